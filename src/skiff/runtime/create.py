@@ -1,0 +1,205 @@
+"""`create`: set a container up so that its process waits for `start`.
+
+On any failure everything made so far is undone before the error surfaces:
+no state folder, cgroup, mount or process is left behind (the mounts live in
+the container's own mount namespace and die with its processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import TYPE_CHECKING
+
+from skiff.errors import Conflict, InvalidArgument
+from skiff.oci.runtime_spec import SpecError, parse_config
+from skiff.runtime.state import CREATED, ContainerState, validate_id, write_atomic
+
+if TYPE_CHECKING:
+    import socket
+
+    from skiff.cgroups import CgroupManager
+    from skiff.oci.runtime_spec import RuntimeConfig
+
+
+def load_bundle(bundle: str) -> tuple[RuntimeConfig, bytes, str]:
+    """Read and check a bundle; return its config, the raw config and the rootfs path."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise InvalidArgument(f"cannot read {path}: {e.strerror}") from None
+    try:
+        doc = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"config.json is not valid JSON: {e}") from None
+    try:
+        config = parse_config(doc)
+    except SpecError as e:
+        raise InvalidArgument(f"config.json: {e}") from None
+    if config.process is None:
+        raise InvalidArgument("config.json: process: is required to create a container")
+    if config.linux.namespace("mount") is None:
+        raise InvalidArgument("config.json: linux.namespaces: a mount namespace is required")
+    rootfs = config.root_path
+    if not os.path.isabs(rootfs):
+        rootfs = os.path.join(bundle, rootfs)
+    if not os.path.isdir(rootfs):
+        raise InvalidArgument(f"config.json: root.path: {rootfs} is not a directory")
+    return config, raw, os.path.realpath(rootfs)
+
+
+def create(
+    root: str,
+    container_id: str,
+    bundle: str,
+    pid_file: str | None = None,
+    console: socket.socket | None = None,
+    preserve_fds: int = 0,
+) -> ContainerState:
+    validate_id(container_id)
+    bundle = os.path.abspath(bundle)
+    config, raw, rootfs = load_bundle(bundle)
+    assert config.process is not None
+    if config.process.terminal and console is None:
+        raise InvalidArgument(
+            "process.terminal is set: a --console-socket is needed to receive the pty"
+        )
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    state = ContainerState(root, container_id)
+    try:
+        os.mkdir(state.dir, 0o711)
+    except FileExistsError:
+        raise Conflict(f"container with id exists: {container_id}") from None
+
+    cgroup: CgroupManager | None = None
+    stage1_pid = 0
+    try:
+        state.bundle = bundle
+        state.rootfs = rootfs
+        state.annotations = config.annotations
+        state.created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
+        state.owner = str(os.geteuid())
+        write_atomic(state.config_file, raw)
+        state.save()
+        os.mkfifo(state.fifo, 0o622)
+
+        from skiff.cgroups import open_manager
+
+        cgroup = open_manager(config.linux.cgroups_path, container_id)
+        cgroup.create()
+        state.cgroup_paths = cgroup.paths()
+        state.save()
+        cgroup.apply(config.linux.resources)
+
+        stage1_pid, init_pid = _fork_stages(config, rootfs, state, cgroup, console, preserve_fds)
+        if pid_file:
+            write_atomic(os.path.abspath(pid_file), str(init_pid).encode(), 0o644)
+        state.stage = CREATED
+        state.save()
+        return state
+    except BaseException:
+        _undo(state, cgroup, stage1_pid)
+        raise
+
+
+def _fork_stages(
+    config: RuntimeConfig,
+    rootfs: str,
+    state: ContainerState,
+    cgroup: CgroupManager,
+    console: socket.socket | None,
+    preserve_fds: int,
+) -> tuple[int, int]:
+    from skiff.runtime.init import InitArgs, stage1
+    from skiff.runtime.state import process_start_time
+    from skiff.runtime.sync import Channel
+
+    parent, child = Channel.pair()
+    args = InitArgs(config, rootfs, state.fifo, console, preserve_fds)
+    stage1_pid = os.fork()
+    if stage1_pid == 0:
+        parent.close()
+        stage1(child, args)
+    child.close()
+    state.pid = stage1_pid  # so that _undo can find it until init is known
+    try:
+        # Into the cgroup before it unshares the cgroup namespace, so that the
+        # namespace's root is the container's cgroup.
+        cgroup.add(stage1_pid)
+        parent.send("go")
+        msg = parent.recv("userns", "pid")
+        if msg["type"] == "userns":
+            write_id_maps(stage1_pid, config)
+            parent.send("mapped")
+            msg = parent.recv("pid")
+        init_pid = msg["pid"]
+        assert isinstance(init_pid, int)
+        _, status = os.waitpid(stage1_pid, 0)
+        state.pid = init_pid
+        state.pid_start = process_start_time(init_pid) or 0
+        state.save()
+        process = config.process
+        assert process is not None
+        if process.oom_score_adj is not None:
+            with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
+                f.write(str(process.oom_score_adj))
+        parent.recv("hooks")
+        hooks_state = state.oci_state()
+        if config.hooks.prestart or config.hooks.createRuntime:
+            from skiff.runtime.hooks import run_hooks
+
+            run_hooks("prestart", config.hooks.prestart, hooks_state)
+            run_hooks("createRuntime", config.hooks.createRuntime, hooks_state)
+        parent.send("hooks-done", state=hooks_state)
+        parent.recv("ready")
+        return stage1_pid, init_pid
+    finally:
+        parent.close()
+
+
+def write_id_maps(pid: int, config: RuntimeConfig) -> None:
+    for name, mappings in (("uid_map", config.linux.uid_mappings),
+                           ("gid_map", config.linux.gid_mappings)):
+        lines = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(lines)
+        except OSError as e:
+            field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
+            raise InvalidArgument(f"config.json: {field}: {e.strerror}") from None
+
+
+def _undo(state: ContainerState, cgroup: CgroupManager | None, stage1_pid: int) -> None:
+    """Remove everything a failed create made: processes, cgroup, state folder."""
+    import shutil
+
+    pids = set()
+    if state.pid:
+        pids.add(state.pid)
+    if stage1_pid:
+        pids.add(stage1_pid)
+    if cgroup is not None:
+        try:
+            pids.update(cgroup.pids())
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    if cgroup is not None:
+        try:
+            cgroup.destroy()
+        except OSError:
+            pass
+    shutil.rmtree(state.dir, ignore_errors=True)

@@ -1,0 +1,247 @@
+"""`exec`: run another process inside a running container.
+
+    exec (host)                    joiner (child)                 process (grandchild)
+    ───────────                    ──────────────                 ────────────────────
+    cgroup add(joiner) ──go──────▶ setns into the container's
+                                   namespaces (user first,
+                                   mount last) ─fork───────────▶
+                       ◀──pid───── report its host pid, exit
+                       ◀───────────────────────────────────error  (only on failure;
+                                                                   a clean exec closes
+                                                                   the channel)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from skiff.errors import Conflict, InvalidArgument
+from skiff.runtime import state as st
+from skiff.runtime.state import ContainerState
+
+if TYPE_CHECKING:
+    import socket
+
+    from skiff.oci.runtime_spec import Process, RuntimeConfig
+    from skiff.runtime.sync import Channel
+
+# /proc/<pid>/ns/<name> for each spec namespace type, in the order to join.
+NS_FILES = (
+    ("user", "user"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("network", "net"),
+    ("pid", "pid"),
+    ("cgroup", "cgroup"),
+    ("time", "time"),
+    ("mount", "mnt"),
+)
+
+
+class ExecOptions:
+    __slots__ = ("console_socket", "detach", "pid_file", "preserve_fds")
+
+    def __init__(
+        self,
+        detach: bool = False,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        preserve_fds: int = 0,
+    ) -> None:
+        self.detach = detach
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+
+
+def load_process_file(path: str) -> Process:
+    from skiff.oci.runtime_spec import SpecError, parse_process
+
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+        return parse_process(doc)
+    except OSError as e:
+        raise InvalidArgument(f"cannot read {path}: {e.strerror}") from None
+    except ValueError as e:
+        if isinstance(e, SpecError):
+            raise InvalidArgument(f"{path}: {e}") from None
+        raise InvalidArgument(f"{path} is not valid JSON: {e}") from None
+
+
+def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -> int:
+    from skiff.runtime.control import _cgroup, saved_config
+    from skiff.runtime.foreground import (
+        become_subreaper,
+        connect_console_socket,
+        console_pair,
+        receive_master,
+        wait_foreground,
+    )
+    from skiff.runtime.state import write_atomic
+    from skiff.runtime.sync import Channel
+
+    state = ContainerState.load(root, container_id)
+    status = state.status()
+    if not st.can_exec(status):
+        raise Conflict(f"cannot exec in a container that is {status}: {container_id}")
+    config = saved_config(state)
+    ours: socket.socket | None = None
+    theirs: socket.socket | None = None
+    if process.terminal:
+        if opts.console_socket:
+            theirs = connect_console_socket(opts.console_socket)
+        elif opts.detach:
+            raise InvalidArgument("cannot allocate a tty when detached without --console-socket")
+        else:
+            ours, theirs = console_pair()
+    if not opts.detach:
+        become_subreaper()
+    ns_fds = []
+    for kind, name in NS_FILES:
+        if config.linux.namespace(kind) is not None:
+            path = f"/proc/{state.pid}/ns/{name}"
+            if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
+                ns_fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+    cgroup = _cgroup(state)
+    parent, child = Channel.pair()
+    joiner = os.fork()
+    if joiner == 0:
+        parent.close()
+        if ours is not None:
+            ours.close()
+        _joiner(child, ns_fds, process, config, theirs, opts.preserve_fds)
+    child.close()
+    for _, fd in ns_fds:
+        os.close(fd)
+    if theirs is not None:
+        theirs.close()
+    try:
+        if cgroup is not None:
+            cgroup.add(joiner)
+        parent.send("go")
+        pid = parent.recv("pid")["pid"]
+        assert isinstance(pid, int)
+        os.waitpid(joiner, 0)
+        master = receive_master(ours) if ours is not None else None
+        # The channel closes on a successful execve (close-on-exec).
+        try:
+            parent.recv()
+        except Exception as e:
+            from skiff.runtime.sync import ProtocolError
+
+            if not isinstance(e, ProtocolError):
+                raise
+    finally:
+        parent.close()
+    if opts.pid_file:
+        write_atomic(os.path.abspath(opts.pid_file), str(pid).encode(), 0o644)
+    if opts.detach:
+        return 0
+    return wait_foreground(pid, master)
+
+
+def _joiner(
+    chan: Channel,
+    ns_fds: list[tuple[str, int]],
+    process: Process,
+    config: RuntimeConfig,
+    console: socket.socket | None,
+    preserve_fds: int,
+) -> None:
+    from skiff.linux import syscalls as sc
+    from skiff.runtime.init import NS_FLAGS, _fail
+
+    try:
+        chan.recv("go")
+        for kind, fd in ns_fds:
+            sc.setns(fd, NS_FLAGS[kind])
+            os.close(fd)
+        pid = os.fork()
+        if pid == 0:
+            _process(chan, process, config, console, preserve_fds)
+        chan.send("pid", pid=pid)
+    except BaseException as e:
+        _fail(chan, e)
+    os._exit(0)
+
+
+def _process(
+    chan: Channel,
+    process: Process,
+    config: RuntimeConfig,
+    console: socket.socket | None,
+    preserve_fds: int,
+) -> None:
+    from skiff.runtime.init import (
+        _fail,
+        find_executable,
+        finish_and_exec,
+        make_env,
+        set_rlimits,
+        setup_console,
+    )
+
+    try:
+        os.setsid()
+        if process.terminal:
+            setup_console(console, process, bind_console=False)
+        env = make_env(process)
+        os.chdir(process.cwd)
+        path = find_executable(process.args, env)
+        set_rlimits(process)
+        finish_and_exec(process, config, path, env, preserve_fds)
+    except BaseException as e:
+        _fail(chan, e)
+
+
+def process_from_args(
+    config: RuntimeConfig,
+    args: list[str],
+    tty: bool,
+    cwd: str | None,
+    env: list[str],
+    user: str | None,
+    additional_gids: list[int],
+    caps: list[str],
+    no_new_privs: bool,
+) -> Process:
+    """A process for `exec -- CMD`, starting from the container's own, as runc does."""
+    import copy
+
+    base = config.process
+    if base is None:
+        raise InvalidArgument("the container has no process to base the exec on")
+    proc = copy.copy(base)
+    proc.args = args
+    proc.terminal = tty
+    proc.console_size = None
+    if cwd:
+        proc.cwd = cwd
+    proc.env = [*base.env, *env]
+    proc.user = copy.copy(base.user)
+    if user:
+        uid, _, gid = user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise InvalidArgument(f"--user {user!r}: expected UID[:GID]")
+        proc.user.uid = int(uid)
+        if gid:
+            proc.user.gid = int(gid)
+    if additional_gids:
+        proc.user.additional_gids = additional_gids
+    if caps:
+        proc.capabilities = copy.copy(base.capabilities)
+        for name in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            current = proc.capabilities.of(name)
+            setattr(proc.capabilities, name, [*current, *(c for c in caps if c not in current)])
+    if no_new_privs:
+        proc.no_new_privileges = True
+    return proc
+
+
+def fail(message: str) -> int:
+    print(f"skiff-runtime: {message}", file=sys.stderr)
+    return 1

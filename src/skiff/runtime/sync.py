@@ -1,0 +1,71 @@
+"""The messages between `create` and the processes it forks.
+
+A SOCK_SEQPACKET socket pair keeps message boundaries, so each message is one
+JSON object `{"type": ..., ...}` in one datagram. Every stage may answer any
+message with `{"type": "error", "message": ...}` and exit; the receiver turns
+that into ChildError.
+
+    create (host)                 stage-1 (child)              init (grandchild)
+    ─────────────                 ───────────────              ─────────────────
+    cgroup add(stage-1) ──go────▶ join namespaces by path
+                        ◀─userns─ unshare(user)                (only with a new
+    write uid/gid maps ─mapped──▶ become root in it             user namespace)
+                                  unshare(the rest) ─fork────▶
+                        ◀──pid─── report init's host pid, exit
+                                                                hostname, mounts,
+                                                                devices, sysctls
+                        ◀─────────────────────────────hooks─── ask for hooks
+    run prestart and createRuntime hooks
+                        ──hooks-done (state)─────────────────▶ createContainer hooks,
+                                                                pivot_root, console,
+                                                                look up the binary
+                        ◀─────────────────────────────ready─── wait on exec.fifo
+    record state, exit                                          (until `start`)
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+
+class ChildError(Exception):
+    """A forked stage reported an error."""
+
+
+class ProtocolError(Exception):
+    """A stage said something out of turn, or went away."""
+
+
+class Channel:
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple[Channel, Channel]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def send(self, kind: str, **fields: object) -> None:
+        fields["type"] = kind
+        self.sock.send(json.dumps(fields).encode())
+
+    def recv(self, *expected: str) -> dict[str, object]:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ProtocolError(f"the container process exited while waiting for {expected}")
+        msg: dict[str, object] = json.loads(data)
+        kind = msg.get("type")
+        if kind == "error":
+            raise ChildError(str(msg.get("message")))
+        if kind not in expected:
+            raise ProtocolError(f"expected {expected}, got {kind!r}")
+        return msg
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
