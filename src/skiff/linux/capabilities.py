@@ -128,7 +128,7 @@ def last_cap() -> int:
         except OSError:
             # No /proc yet (or a very old kernel): probe the bounding set instead.
             n = 0
-            while _prctl(PR_CAPBSET_READ, n + 1) >= 0:
+            while n < 63 and _prctl(PR_CAPBSET_READ, n + 1) >= 0:
                 n += 1
             _last_cap = n
     return _last_cap
@@ -176,7 +176,8 @@ def drop_bounding(keep: list[str]) -> None:
         if _prctl(PR_CAPBSET_DROP, n) == -1:
             err = ctypes.get_errno()
             if err != _EINVAL:  # EINVAL: the kernel does not know this one; nothing to drop
-                raise OSError(err, f"prctl(PR_CAPBSET_DROP, {NAMES[n]}): {os.strerror(err)}")
+                name = NAMES[n] if n < len(NAMES) else f"cap {n}"
+                raise OSError(err, f"prctl(PR_CAPBSET_DROP, {name}): {os.strerror(err)}")
 
 
 def bounding() -> list[str]:

@@ -183,3 +183,20 @@ def test_in_child_reports_signals() -> None:
     status, _ = in_child(lambda: os.kill(os.getpid(), signal.SIGKILL))
     assert os.WIFSIGNALED(status)
     assert os.WTERMSIG(status) == signal.SIGKILL
+
+
+def test_ambient_that_cannot_be_raised_is_a_warning() -> None:
+    """Ambient needs permitted + inheritable; runc warns and goes on, so do we."""
+
+    def child() -> object:
+        warnings: list[str] = []
+        c = spec_caps(bounding=KEEP, effective=KEEP, permitted=KEEP, ambient=["CAP_KILL"])
+        caps.switch_identity(c, 1000, 1000, [], False, warn=warnings.append)
+        return {"amb": status_fields()["CapAmb"], "warnings": warnings}
+
+    status, out = in_child(child)
+    assert os.WIFEXITED(status), (status, out)
+    assert isinstance(out, dict)
+    assert out["amb"] == "0" * 16
+    assert len(out["warnings"]) == 1
+    assert "CAP_KILL" in out["warnings"][0]
