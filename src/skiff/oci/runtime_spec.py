@@ -84,6 +84,12 @@ class Hook:
 
 class Hooks:
     __slots__ = HOOK_KINDS
+    prestart: list[Hook]
+    createRuntime: list[Hook]  # noqa: N815 - the spec's names
+    createContainer: list[Hook]  # noqa: N815
+    startContainer: list[Hook]  # noqa: N815
+    poststart: list[Hook]
+    poststop: list[Hook]
 
     def __init__(self, r: Reader | None) -> None:
         for kind in HOOK_KINDS:

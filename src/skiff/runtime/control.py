@@ -15,7 +15,7 @@ from skiff.runtime import state as st
 from skiff.runtime.state import ContainerState
 
 if TYPE_CHECKING:
-    from skiff.cgroups import CgroupManager
+    from skiff.cgroups.manager import CgroupManager
     from skiff.oci.runtime_spec import RuntimeConfig
 
 
@@ -57,8 +57,11 @@ def start(root: str, container_id: str) -> None:
             warn(str(e))
 
 
-SIGNALS = {name[3:]: int(getattr(signal, name)) for name in dir(signal)
-           if name.startswith("SIG") and not name.startswith("SIG_") and name.isupper()}
+SIGNALS = {
+    name[3:]: int(getattr(signal, name))
+    for name in dir(signal)
+    if name.startswith("SIG") and not name.startswith("SIG_") and name.isupper()
+}
 
 
 def parse_signal(text: str) -> int:
@@ -70,7 +73,7 @@ def parse_signal(text: str) -> int:
         name = text.upper().removeprefix("SIG")
         if name in SIGNALS:
             return SIGNALS[name]
-        if name.startswith("RTMIN") or name.startswith("RTMAX"):
+        if name.startswith(("RTMIN", "RTMAX")):
             base = signal.SIGRTMIN if name.startswith("RTMIN") else signal.SIGRTMAX
             offset = name[5:]
             if not offset:

@@ -20,7 +20,7 @@ from skiff.runtime.state import CREATED, ContainerState, validate_id, write_atom
 if TYPE_CHECKING:
     import socket
 
-    from skiff.cgroups import CgroupManager
+    from skiff.cgroups.manager import CgroupManager
     from skiff.oci.runtime_spec import RuntimeConfig
 
 
@@ -138,7 +138,7 @@ def _fork_stages(
             msg = parent.recv("pid")
         init_pid = msg["pid"]
         assert isinstance(init_pid, int)
-        _, status = os.waitpid(stage1_pid, 0)
+        os.waitpid(stage1_pid, 0)
         state.pid = init_pid
         state.pid_start = process_start_time(init_pid) or 0
         state.save()
@@ -162,8 +162,10 @@ def _fork_stages(
 
 
 def write_id_maps(pid: int, config: RuntimeConfig) -> None:
-    for name, mappings in (("uid_map", config.linux.uid_mappings),
-                           ("gid_map", config.linux.gid_mappings)):
+    for name, mappings in (
+        ("uid_map", config.linux.uid_mappings),
+        ("gid_map", config.linux.gid_mappings),
+    ):
         lines = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
         try:
             with open(f"/proc/{pid}/{name}", "w") as f:

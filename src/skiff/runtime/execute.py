@@ -1,14 +1,14 @@
 """`exec`: run another process inside a running container.
 
-    exec (host)                    joiner (child)                 process (grandchild)
-    ───────────                    ──────────────                 ────────────────────
-    cgroup add(joiner) ──go──────▶ setns into the container's
-                                   namespaces (user first,
-                                   mount last) ─fork───────────▶
-                       ◀──pid───── report its host pid, exit
-                       ◀───────────────────────────────────error  (only on failure;
-                                                                   a clean exec closes
-                                                                   the channel)
+exec (host)                    joiner (child)                 process (grandchild)
+───────────                    ──────────────                 ────────────────────
+cgroup add(joiner) ──go──────▶ setns into the container's
+                               namespaces (user first,
+                               mount last) ─fork───────────▶
+                   ◀──pid───── report its host pid, exit
+                   ◀───────────────────────────────────error  (only on failure;
+                                                               a clean exec closes
+                                                               the channel)
 """
 
 from __future__ import annotations
@@ -107,6 +107,9 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
             if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
                 ns_fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
     cgroup = _cgroup(state)
+    from skiff.runtime.init import preload
+
+    preload(config)
     parent, child = Channel.pair()
     joiner = os.fork()
     if joiner == 0:

@@ -12,13 +12,15 @@ import json
 import os
 import signal
 import subprocess
+
+from skiff.errors import SkiffError
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from skiff.oci.runtime_spec import Hook
 
 
-class HookError(Exception):
+class HookError(SkiffError):
     pass
 
 

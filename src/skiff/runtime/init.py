@@ -78,8 +78,11 @@ def stage1(chan: Channel, args: InitArgs) -> None:
     try:
         chan.recv("go")
         linux = args.config.linux
-        joined = {ns.type: os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC) for ns in linux.namespaces
-                  if ns.path}
+        joined = {
+            ns.type: os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+            for ns in linux.namespaces
+            if ns.path
+        }
         if "user" in joined:
             sc.setns(joined.pop("user"), sc.CLONE_NEWUSER)
         elif linux.namespace("user") is not None:
@@ -137,6 +140,7 @@ def init(chan: Channel, args: InitArgs) -> None:
             state = msg["state"]
             assert isinstance(state, dict)
             run_hooks("createContainer", config.hooks.createContainer, state)
+        preload(config)
         rootfs.enter_rootfs(config, args.rootfs, mounter)
 
         if process.terminal:
@@ -156,10 +160,31 @@ def init(chan: Channel, args: InitArgs) -> None:
             from skiff.runtime.hooks import run_hooks
 
             run_hooks("startContainer", config.hooks.startContainer, {})
+        assert process is not None
         finish_and_exec(process, config, path, env, args.preserve_fds)
     except BaseException as e:
         print(f"skiff-runtime: {_describe(e)}", file=sys.stderr)
         os._exit(127 if isinstance(e, FileNotFoundError) else 126)
+
+
+def preload(config: RuntimeConfig) -> None:
+    """Import now what runs after pivot_root or setns(mnt): the host's Python is out of sight then."""
+    import fcntl  # noqa: F401
+    import resource  # noqa: F401
+    import select  # noqa: F401
+    import socket  # noqa: F401
+    import struct  # noqa: F401
+    import termios  # noqa: F401
+    import tty  # noqa: F401
+
+    import skiff.linux.capabilities  # noqa: F401
+
+    if config.hooks.startContainer:
+        import skiff.runtime.hooks  # noqa: F401
+    if config.linux.seccomp is not None:
+        from skiff.runtime import seccomp
+
+        seccomp.libseccomp()
 
 
 def write_sysctls(sysctl: dict[str, str], rootfs: str) -> None:
@@ -174,6 +199,11 @@ def write_sysctls(sysctl: dict[str, str], rootfs: str) -> None:
             raise ValueError(f"linux.sysctl.{key}: {e.strerror}") from None
 
 
+# ioctls from <asm-generic/ioctls.h>: unlock the pty, get its number.
+TIOCSPTLCK = 0x40045431
+TIOCGPTN = 0x80045430
+
+
 def setup_console(
     console: socket.socket | None, process: Process, bind_console: bool = True
 ) -> None:
@@ -185,8 +215,8 @@ def setup_console(
         raise ValueError("process.terminal is set but there is no console socket")
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     # unlockpt: TIOCSPTLCK with 0; ptsname: TIOCGPTN.
-    fcntl.ioctl(master, termios.TIOCSPTLCK, b"\0\0\0\0")
-    number = int.from_bytes(fcntl.ioctl(master, termios.TIOCGPTN, b"\0\0\0\0"), sys.byteorder)
+    fcntl.ioctl(master, TIOCSPTLCK, b"\0\0\0\0")
+    number = int.from_bytes(fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"), sys.byteorder)
     slave_path = f"/dev/pts/{number}"
     slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
     if process.console_size:
@@ -199,7 +229,9 @@ def setup_console(
             with open("/dev/console", "a"):
                 pass
         sc.mount(slave_path, "/dev/console", "", sc.MS_BIND, None)
-    console.send_fds([b"\0"], [master])  # type: ignore[list-item]
+    import socket
+
+    socket.send_fds(console, [b"\0"], [master])
     console.close()
     os.close(master)
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
@@ -240,7 +272,9 @@ def find_executable(args: list[str], env: dict[str, str]) -> str:
         if not os.path.exists(name):
             raise FileNotFoundError(f'exec: "{name}": no such file or directory')
         return name
-    for d in env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":"):
+    for d in env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
+        ":"
+    ):
         candidate = os.path.join(d or ".", name)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate

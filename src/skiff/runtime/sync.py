@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import socket
 
+from skiff.errors import SkiffError
 
-class ChildError(Exception):
+
+class ChildError(SkiffError):
     """A forked stage reported an error."""
 
 
-class ProtocolError(Exception):
+class ProtocolError(SkiffError):
     """A stage said something out of turn, or went away."""
 
 

@@ -24,6 +24,8 @@ def find_busybox() -> str:
 
 def make_busybox_rootfs(dest: str) -> str:
     busybox = find_busybox()
+    os.makedirs(dest, exist_ok=True)
+    os.chmod(dest, 0o755)  # a container root must be searchable by any uid
     for d in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "var"):
         os.makedirs(os.path.join(dest, d), exist_ok=True)
     os.chmod(os.path.join(dest, "tmp"), 0o1777)
@@ -34,7 +36,9 @@ def make_busybox_rootfs(dest: str) -> str:
         if applet != "busybox" and not os.path.lexists(link):
             os.symlink("busybox", link)
     with open(os.path.join(dest, "etc/passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+        f.write(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+        )
     with open(os.path.join(dest, "etc/group"), "w") as f:
         f.write("root:x:0:\nnobody:x:65534:\n")
     return dest

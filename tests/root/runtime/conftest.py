@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,9 +44,22 @@ class Runtime:
     def __call__(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            self.argv(*args), capture_output=True, text=True, input=input, timeout=timeout
-        )
+        # Files, not pipes: a created container inherits the runtime's stdio
+        # and would hold a pipe open long after the runtime has exited.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            code = subprocess.run(
+                self.argv(*args),
+                stdout=out,
+                stderr=err,
+                input=input.encode() if input is not None else None,
+                timeout=timeout,
+                check=False,
+            ).returncode
+            out.seek(0)
+            err.seek(0)
+            proc = subprocess.CompletedProcess(
+                args, code, out.read().decode(), err.read().decode()
+            )
         if check and proc.returncode != 0:
             raise AssertionError(f"skiff-runtime {' '.join(args)} failed: {proc.stderr}")
         return proc
@@ -57,6 +71,22 @@ class Runtime:
         return make_bundle(
             str(path), self.rootfs, args, cgroups_path=self.cgroup_path(name), **changes
         )
+
+    @staticmethod
+    def state_pid_gone(pid: int, timeout: float = 5) -> bool:
+        """True once `pid` has exited (gone or a zombie awaiting its reaper)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                        return True
+            except FileNotFoundError:
+                return True
+            time.sleep(0.02)
+        return False
 
     def cgroup_path(self, name: str) -> str:
         return f"/{self.cgroup_prefix}-{name}"

@@ -36,12 +36,23 @@ def test_identity_env_cwd_and_hostname(runtime: Runtime) -> None:
         c["domainname"] = "example.org"
 
     out, err, code = edit_run(
-        runtime, "id", "id -u; id -g; id -G; pwd; echo $GREETING; hostname; "
-        "cat /proc/sys/kernel/domainname; umask", edit,
+        runtime,
+        "id",
+        "id -u; id -g; id -G; pwd; echo $GREETING; hostname; "
+        "cat /proc/sys/kernel/domainname; umask",
+        edit,
     )
     assert code == 0, err
-    assert out.splitlines() == ["1000", "1001", "1001 5 6", "/tmp", "hi there", "box",
-                                "example.org", "0077"]
+    assert out.splitlines() == [
+        "1000",
+        "1001",
+        "1001 5 6",
+        "/tmp",
+        "hi there",
+        "box",
+        "example.org",
+        "0077",
+    ]
 
 
 def test_new_namespaces(runtime: Runtime) -> None:
@@ -67,7 +78,8 @@ def test_joining_a_namespace_by_path(runtime: Runtime) -> None:
 
     def edit(c: dict[str, Any]) -> None:
         c["linux"]["namespaces"] = [
-            {"type": "mount"}, {"type": "pid"},
+            {"type": "mount"},
+            {"type": "pid"},
             {"type": "uts", "path": f"/proc/{owner}/ns/uts"},
             {"type": "network", "path": f"/proc/{owner}/ns/net"},
         ]
@@ -85,8 +97,14 @@ def test_user_namespace_with_mappings(runtime: Runtime) -> None:
         c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
         c["linux"].pop("resources")
         c["mounts"] = [m for m in c["mounts"] if m["type"] not in ("cgroup", "sysfs")]
-        c["mounts"].append({"destination": "/sys", "type": "bind", "source": "/sys",
-                            "options": ["rbind", "nosuid", "nodev", "noexec", "ro"]})
+        c["mounts"].append(
+            {
+                "destination": "/sys",
+                "type": "bind",
+                "source": "/sys",
+                "options": ["rbind", "nosuid", "nodev", "noexec", "ro"],
+            }
+        )
 
     out, err, code = edit_run(runtime, "userns", "cat /proc/self/uid_map; id -u", edit)
     assert code == 0, err
@@ -108,10 +126,8 @@ def test_cgroup_limits_are_written(runtime: Runtime) -> None:
     runtime.edit(bundle, edit)
     runtime("run", "-d", "--bundle", bundle, "cg")
     pid = runtime.state("cg")["pid"]
-    paths = dict(
-        (line.split(":", 2)[1], line.rstrip("\n").split(":", 2)[2])
-        for line in open(f"/proc/{pid}/cgroup")
-    )
+    with open(f"/proc/{pid}/cgroup") as f:
+        paths = {line.split(":", 2)[1]: line.rstrip("\n").split(":", 2)[2] for line in f}
     mem = Path("/sys/fs/cgroup/memory") / paths["memory"].lstrip("/")
     assert (mem / "memory.limit_in_bytes").read_text().strip() == str(64 * 1024 * 1024)
     pids = Path("/sys/fs/cgroup/pids") / paths["pids"].lstrip("/")
@@ -128,7 +144,8 @@ def test_readonly_rootfs_masked_and_readonly_paths(runtime: Runtime) -> None:
         c["root"]["readonly"] = True
 
     out, err, code = edit_run(
-        runtime, "ro",
+        runtime,
+        "ro",
         "touch /x 2>/dev/null && echo rw || echo ro; "
         "wc -c < /proc/kcore; "
         "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-rw || echo sys-ro; "
@@ -140,7 +157,9 @@ def test_readonly_rootfs_masked_and_readonly_paths(runtime: Runtime) -> None:
 
 
 def test_capabilities_rlimits_and_no_new_privileges(runtime: Runtime) -> None:
-    out, code = run(runtime, "caps", "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; ulimit -n")
+    out, code = run(
+        runtime, "caps", "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; ulimit -n"
+    )
     assert code == 0
     lines = dict(line.split(":\t") for line in out.splitlines()[:3])
     # CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10)
@@ -156,8 +175,9 @@ def test_seccomp_from_the_config(runtime: Runtime) -> None:
         c["linux"]["seccomp"] = {
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
-                          "errnoRet": 1}],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+            ],
         }
 
     out, err, code = edit_run(
@@ -171,7 +191,7 @@ def test_seccomp_from_the_config(runtime: Runtime) -> None:
 def test_hooks_get_the_state(runtime: Runtime, tmp_path: Path) -> None:
     log = tmp_path / "hooks.log"
     hook = tmp_path / "hook.sh"
-    hook.write_text(f"#!/bin/sh\necho \"$1 $(cat)\" >> {log}\n")
+    hook.write_text(f'#!/bin/sh\necho "$1 $(cat)" >> {log}\n')
     hook.chmod(0o755)
 
     def edit(c: dict[str, Any]) -> None:
@@ -180,7 +200,7 @@ def test_hooks_get_the_state(runtime: Runtime, tmp_path: Path) -> None:
             for kind in ("prestart", "createRuntime", "poststart", "poststop")
         }
 
-    out, err, code = edit_run(runtime, "hooks", "echo body", edit)
+    _, err, code = edit_run(runtime, "hooks", "echo body", edit)
     assert code == 0, err
     entries = [line.split(" ", 1) for line in log.read_text().splitlines()]
     assert [kind for kind, _ in entries] == ["prestart", "createRuntime", "poststart", "poststop"]
@@ -222,8 +242,10 @@ def test_terminal_goes_through_the_console_socket(runtime: Runtime, tmp_path: Pa
     thread = threading.Thread(target=receive)
     thread.start()
     bundle = runtime.bundle("tty", ["sh", "-c", "tty; stty size; echo done"])
-    runtime.edit(bundle, lambda c: c["process"].update(terminal=True,
-                                                       consoleSize={"height": 30, "width": 90}))
+    runtime.edit(
+        bundle,
+        lambda c: c["process"].update(terminal=True, consoleSize={"height": 30, "width": 90}),
+    )
     runtime("create", "--bundle", bundle, "--console-socket", path, "tty")
     thread.join(10)
     server.close()

@@ -42,7 +42,8 @@ def test_create_start_state_kill_delete(runtime: Runtime, tmp_path: Any) -> None
 
     runtime("start", "c1")
     assert runtime.state("c1")["status"] == "running"
-    cmdline = open(f"/proc/{state['pid']}/cmdline", "rb").read()
+    with open(f"/proc/{state['pid']}/cmdline", "rb") as f:
+        cmdline = f.read()
     assert cmdline.split(b"\0")[0] == b"sleep"
 
     assert runtime("start", "c1", check=False).returncode != 0
@@ -55,9 +56,7 @@ def test_create_start_state_kill_delete(runtime: Runtime, tmp_path: Any) -> None
     assert wait_status(runtime, "c1", "stopped")["status"] == "stopped"
     runtime("delete", "c1")
     assert runtime("state", "c1", check=False).returncode != 0
-    assert not os.path.exists(f"/proc/{state['pid']}") or b"sleep" not in open(
-        f"/proc/{state['pid']}/cmdline", "rb"
-    ).read()
+    assert runtime.state_pid_gone(state["pid"])
 
 
 def test_create_twice_is_refused_and_leaves_the_first_alone(runtime: Runtime) -> None:
@@ -79,11 +78,7 @@ def test_delete_force_of_a_running_container(runtime: Runtime) -> None:
     pid = runtime.state("f")["pid"]
     runtime("delete", "--force", "f")
     assert not os.path.exists(runtime.root / "f")
-    deadline = time.monotonic() + 5
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        time.sleep(0.02)
-    state = open(f"/proc/{pid}/stat").read().split()[2] if os.path.exists(f"/proc/{pid}") else "gone"
-    assert state in ("gone", "Z")
+    assert runtime.state_pid_gone(pid)
 
 
 def test_kill_all_and_ps(runtime: Runtime) -> None:
@@ -129,8 +124,12 @@ def test_exec_joins_the_container(runtime: Runtime, tmp_path: Any) -> None:
     assert int(pid) > 1
     assert cmdline.startswith("sleep")
 
-    process = {"cwd": "/tmp", "args": ["sh", "-c", "pwd; id -u; exit 7"], "env": ["A=1"],
-               "user": {"uid": 65534, "gid": 65534}}
+    process = {
+        "cwd": "/tmp",
+        "args": ["sh", "-c", "pwd; id -u; exit 7"],
+        "env": ["A=1"],
+        "user": {"uid": 65534, "gid": 65534},
+    }
     (tmp_path / "process.json").write_text(json.dumps(process))
     proc = runtime("exec", "--process", str(tmp_path / "process.json"), "e", check=False)
     assert proc.stdout == "/tmp\n65534\n"
@@ -148,14 +147,22 @@ def test_exec_joins_the_container(runtime: Runtime, tmp_path: Any) -> None:
         (lambda c: c["process"]["user"].__setitem__("uid", "root"), "process.user.uid"),
         (lambda c: c["root"].__setitem__("path", "/no/such/rootfs"), "root.path"),
         (lambda c: c["linux"]["namespaces"].append({"type": "bogus"}), "linux.namespaces[6].type"),
-        (lambda c: c["process"].__setitem__("rlimits", [{"type": "RLIMIT_X", "soft": 1, "hard": 1}]),
-         "process.rlimits[0].type"),
-        (lambda c: c["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "x"}),
-         "mounts[7]"),
+        (
+            lambda c: c["process"].__setitem__(
+                "rlimits", [{"type": "RLIMIT_X", "soft": 1, "hard": 1}]
+            ),
+            "process.rlimits[0].type",
+        ),
+        (
+            lambda c: c["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "x"}),
+            "mounts[7]",
+        ),
         (lambda c: c["process"].__setitem__("args", ["/no/such/program"]), "/no/such/program"),
     ],
 )
-def test_bad_config_names_the_field_and_leaves_nothing(runtime: Runtime, edit: Any, field: str) -> None:
+def test_bad_config_names_the_field_and_leaves_nothing(
+    runtime: Runtime, edit: Any, field: str
+) -> None:
     bundle = runtime.bundle("bad", ["true"])
     runtime.edit(bundle, edit)
     proc = runtime("create", "--bundle", bundle, "bad", check=False)

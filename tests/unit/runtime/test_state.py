@@ -50,6 +50,8 @@ def test_missing_and_invalid_ids(tmp_path: Path) -> None:
 def test_transitions() -> None:
     assert st.can_start(st.CREATED)
     assert not st.can_start(st.RUNNING)
-    assert st.can_kill(st.RUNNING) and st.can_kill(st.CREATED)
+    assert st.can_kill(st.RUNNING)
+    assert st.can_kill(st.CREATED)
     assert not st.can_kill(st.STOPPED)
-    assert st.can_delete(st.STOPPED) and not st.can_delete(st.RUNNING)
+    assert st.can_delete(st.STOPPED)
+    assert not st.can_delete(st.RUNNING)

@@ -73,9 +73,10 @@ def parse(argv: list[str], flags: list[Flag], stop_at_first_arg: bool = False) -
                 break
             continue
         name, eq, value = arg.lstrip("-").partition("=")
-        flag = table.get(name)
-        if flag is None:
+        found = table.get(name)
+        if found is None:
             raise InvalidArgument(f"flag provided but not defined: {arg.split('=')[0]}")
+        flag = found
         key = flag.names[0]
         if flag.boolean:
             if eq and value not in ("true", "false", "1", "0"):

@@ -11,14 +11,46 @@ if TYPE_CHECKING:
     from skiff.runtime.cli.main import Globals
 
 MOUNT_OPTIONS = sorted(
-    "async atime bind defaults dev diratime dirsync exec mand noatime nodev nodiratime noexec "
-    "nomand norelatime nostrictatime nosuid private rbind relatime remount ro rprivate rshared "
-    "rslave runbindable rw shared slave strictatime suid sync unbindable".split()
+    [
+        "async",
+        "atime",
+        "bind",
+        "defaults",
+        "dev",
+        "diratime",
+        "dirsync",
+        "exec",
+        "mand",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "nomand",
+        "norelatime",
+        "nostrictatime",
+        "nosuid",
+        "private",
+        "rbind",
+        "relatime",
+        "remount",
+        "ro",
+        "rprivate",
+        "rshared",
+        "rslave",
+        "runbindable",
+        "rw",
+        "shared",
+        "slave",
+        "strictatime",
+        "suid",
+        "sync",
+        "unbindable",
+    ]
 )
 
 
 def features() -> dict[str, object]:
-    from skiff.linux.capabilities import known_capabilities
+    from skiff.linux.capabilities import NAMES
     from skiff.oci.runtime_spec import HOOK_KINDS, NAMESPACE_TYPES, SECCOMP_ACTIONS, SECCOMP_OPS
 
     return {
@@ -27,8 +59,8 @@ def features() -> dict[str, object]:
         "hooks": list(HOOK_KINDS),
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
-            "namespaces": [n for n in NAMESPACE_TYPES],
-            "capabilities": known_capabilities(),
+            "namespaces": list(NAMESPACE_TYPES),
+            "capabilities": list(NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {
                 "enabled": True,

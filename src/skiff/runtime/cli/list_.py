@@ -33,8 +33,17 @@ def command(g: Globals, argv: list[str]) -> int:
         print(json.dumps(rows))
         return 0
     table = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-    table += [[str(r["id"]), str(r["pid"]), str(r["status"]), str(r["bundle"]),
-               str(r["created"]), str(r["owner"])] for r in rows]
+    table += [
+        [
+            str(r["id"]),
+            str(r["pid"]),
+            str(r["status"]),
+            str(r["bundle"]),
+            str(r["created"]),
+            str(r["owner"]),
+        ]
+        for r in rows
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
