@@ -331,3 +331,26 @@ def test_failure_names_the_mount(bundle: Path) -> None:
     result = run_container(doc, bundle, lambda: None)
     assert "mounts[6] (/weird)" in str(result["error"])
     assert "No such device" in str(result["error"])
+
+
+@pytest.mark.parametrize("propagation", ["rshared", "private", "rslave"])
+def test_rootfs_propagation(bundle: Path, propagation: str) -> None:
+    # rshared makes the rootfs's parent mount shared: pivot_root only works once it is private.
+    doc = base_doc(linux={"rootfsPropagation": propagation})
+
+    def look() -> object:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split(" - ")[0].split(" ")
+                if fields[4] == "/":
+                    return fields[6:]
+        return None
+
+    result = run_container(doc, bundle, look)
+    assert "error" not in result, result.get("tb", result.get("error"))
+    optional = result["ok"]
+    assert isinstance(optional, list)
+    if propagation == "rshared":
+        assert any(f.startswith("shared:") for f in optional)
+    else:
+        assert not any(f.startswith("shared:") for f in optional)
