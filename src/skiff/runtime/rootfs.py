@@ -27,7 +27,6 @@ Errors are `RootfsError`, naming the mount (`mounts[3] (/dev/shm)`) or path.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -476,10 +475,17 @@ def _remount_bind(sys: Syscalls, path: str, flags: int) -> None:
 
 
 def _mount_bind(
-    sys: Syscalls, rootfs: str, dest: str, source: str, flags: int, *, propagation: list[int]
+    sys: Syscalls,
+    rootfs: str,
+    dest: str,
+    source: str,
+    flags: int,
+    *,
+    propagation: list[int],
+    source_is_dir: bool = False,
 ) -> None:
     path = secure_join(rootfs, dest)
-    if os.path.isdir(source):
+    if source_is_dir or os.path.isdir(source):
         _mkdir_all(path)
     elif os.path.exists(source):
         _create_file(path)
@@ -545,6 +551,7 @@ def _mount_cgroup(setup: _Setup, dest: str, opts: MountOptions) -> None:
                 source,
                 MS_BIND | MS_REC | opts.flags,
                 propagation=opts.propagation,
+                source_is_dir=True,
             )
         else:
             _propagate(sys, path, opts.propagation)
@@ -561,12 +568,14 @@ def _mount_cgroup(setup: _Setup, dest: str, opts: MountOptions) -> None:
             _mount_at(sys, "cgroup", sub_path, "cgroup", flags, data=",".join(b.options))
         else:
             flags = MS_BIND | MS_REC | opts.flags
-            _mount_bind(sys, rootfs, sub, b.source, flags, propagation=opts.propagation)
+            _mount_bind(
+                sys, rootfs, sub, b.source, flags, propagation=opts.propagation, source_is_dir=True
+            )
     for b in binds:
         if "," in b.name:
             for subsystem in b.name.split(","):
                 link = _join_parent(rootfs, dest.rstrip("/") + "/" + subsystem)
-                with contextlib.suppress(FileExistsError):
+                if not os.path.lexists(link):
                     os.symlink(b.name, link)
     if opts.flags & MS_RDONLY:
         _mount_at(sys, None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | _DEFAULT_MOUNT_FLAGS)

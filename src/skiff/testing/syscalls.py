@@ -6,8 +6,9 @@ name, e.g. `("mount", source, target, fstype, flags, data)`. A target given as
 is recorded as the path that descriptor points at, so tests read like the
 mount table they expect.
 
-`fail(op, path, errno)` makes a later call with that path raise OSError, to
-test the error paths (e.g. ENOENT for a masked path that does not exist).
+`fail(op, path, errno)` makes later calls with that path raise OSError, to
+test the error paths (e.g. ENOENT for a masked path that does not exist);
+`times=1` makes only the next one fail.
 `proc_self` and `host_paths` stand in for /proc/self files and the host's files.
 """
 
@@ -40,17 +41,24 @@ class RecordingSyscalls(Syscalls):
         self.proc_self = dict(proc_self or {})
         self.host_paths = set(host_paths or ())
         self.statvfs = dict(statvfs or {})
-        self.failures: dict[tuple[str, str], int] = {}
+        self.failures: dict[tuple[str, str], tuple[int, int | None]] = {}
         self.fds: dict[int, str] = {}
         self._next_fd = _FAKE_FD_BASE
 
-    def fail(self, op: str, path: str, err: int) -> None:
-        self.failures[(op, path)] = err
+    def fail(self, op: str, path: str, err: int, times: int | None = None) -> None:
+        self.failures[(op, path)] = (err, times)
 
     def _maybe_fail(self, op: str, path: str) -> None:
-        err = self.failures.get((op, path))
-        if err is not None:
-            raise OSError(err, f"{op}: {os.strerror(err)}", path)
+        failure = self.failures.get((op, path))
+        if failure is None:
+            return
+        err, times = failure
+        if times is not None:
+            if times <= 1:
+                del self.failures[(op, path)]
+            else:
+                self.failures[(op, path)] = (err, times - 1)
+        raise OSError(err, f"{op}: {os.strerror(err)}", path)
 
     def mounts(self) -> list[tuple[object, ...]]:
         """Only the mount calls, without the leading name."""
