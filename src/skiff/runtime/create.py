@@ -93,6 +93,7 @@ def create(
         cgroup.create()
         state.cgroup_paths = cgroup.paths()
         state.save()
+        add_default_device_rules(config)
         cgroup.apply(config.linux.resources)
 
         stage1_pid, init_pid = _fork_stages(config, rootfs, state, cgroup, console, preserve_fds)
@@ -119,12 +120,14 @@ def _fork_stages(
     from skiff.runtime.sync import Channel
 
     parent, child = Channel.pair()
-    args = InitArgs(config, rootfs, state.fifo, console, preserve_fds)
+    fifo = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds)
     stage1_pid = os.fork()
     if stage1_pid == 0:
         parent.close()
         stage1(child, args)
     child.close()
+    os.close(fifo)
     state.pid = stage1_pid  # so that _undo can find it until init is known
     try:
         # Into the cgroup before it unshares the cgroup namespace, so that the
@@ -159,6 +162,42 @@ def _fork_stages(
         return stage1_pid, init_pid
     finally:
         parent.close()
+
+
+# Device rules every container gets after its own, as runc's specconv adds:
+# mknod of anything, and the devices the runtime itself creates in /dev.
+DEFAULT_DEVICE_RULES = [
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # null
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # zero
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # full
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # random
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # urandom
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # tty
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # console
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # ptmx
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # pts/*
+]
+
+
+def add_default_device_rules(config: RuntimeConfig) -> None:
+    from skiff.oci.runtime_spec import DeviceRule
+    from skiff.oci.spec_reader import Reader
+
+    rules = config.linux.resources.devices
+    rules.extend(DeviceRule(Reader(doc, "default")) for doc in DEFAULT_DEVICE_RULES)
+    # Devices the config creates are usable, as runc allows them.
+    for dev in config.linux.devices:
+        if dev.type in ("c", "b"):
+            doc = {
+                "allow": True,
+                "type": dev.type,
+                "major": dev.major,
+                "minor": dev.minor,
+                "access": "rwm",
+            }
+            rules.append(DeviceRule(Reader(doc, "linux.devices")))
 
 
 def write_id_maps(pid: int, config: RuntimeConfig) -> None:

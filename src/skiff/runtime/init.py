@@ -42,18 +42,22 @@ JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 class InitArgs:
     """What the forked stages need, gathered by `create` before forking."""
 
-    __slots__ = ("config", "console", "fifo", "preserve_fds", "rootfs")
+    __slots__ = ("bundle", "config", "console", "fifo", "preserve_fds", "rootfs")
 
     def __init__(
         self,
         config: RuntimeConfig,
+        bundle: str,
         rootfs: str,
-        fifo: str,
+        fifo: int,
         console: socket.socket | None,
         preserve_fds: int,
     ) -> None:
         self.config = config
+        self.bundle = bundle
         self.rootfs = rootfs
+        # exec.fifo's read end, opened by `create` before forking: the
+        # container's root user may be nobody on the host and unable to open it.
         self.fifo = fifo
         self.console = console
         self.preserve_fds = preserve_fds
@@ -123,13 +127,12 @@ def init(chan: Channel, args: InitArgs) -> None:
             sc.sethostname(config.hostname)
         if config.domainname:
             sc.setdomainname(config.domainname)
-        # Opened now, while the state folder is still visible; see wait_for_start.
-        fifo = os.open(args.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fifo = args.fifo
 
         from skiff.runtime import rootfs
 
         mounter = sc.Syscalls()
-        rootfs.prepare_rootfs(config, args.rootfs, mounter)
+        rootfs.prepare_rootfs(config, args.rootfs, mounter, bundle=args.bundle)
         write_sysctls(config.linux.sysctl, args.rootfs)
 
         chan.send("hooks")
@@ -171,6 +174,7 @@ def preload(config: RuntimeConfig) -> None:
     """Import now what runs after pivot_root or setns(mnt): the host's Python is out of sight then."""
     import fcntl  # noqa: F401
     import resource  # noqa: F401
+    import signal  # noqa: F401
     import select  # noqa: F401
     import socket  # noqa: F401
     import struct  # noqa: F401
@@ -355,6 +359,12 @@ def finish_and_exec(
         os.umask(0o022)
     if load is not None and seccomp is not None and process.no_new_privileges:
         load(seccomp)
+    # Python ignores SIGPIPE and SIGXFSZ; the container's program must not inherit that.
+    import signal
+
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     keep = 3 + preserve_fds
     os.closerange(keep, 65536) if keep < 65536 else None
     for fd in range(3, keep):

@@ -57,9 +57,7 @@ class Runtime:
             ).returncode
             out.seek(0)
             err.seek(0)
-            proc = subprocess.CompletedProcess(
-                args, code, out.read().decode(), err.read().decode()
-            )
+            proc = subprocess.CompletedProcess(args, code, out.read().decode(), err.read().decode())
         if check and proc.returncode != 0:
             raise AssertionError(f"skiff-runtime {' '.join(args)} failed: {proc.stderr}")
         return proc

@@ -5,10 +5,14 @@ from __future__ import annotations
 import array
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
+
+from skiff.testing.bundles import make_busybox_rootfs
 
 from .conftest import Runtime
 
@@ -91,6 +95,19 @@ def test_joining_a_namespace_by_path(runtime: Runtime) -> None:
 
 
 def test_user_namespace_with_mappings(runtime: Runtime) -> None:
+    # The container's root is uid 100000 on the host: its rootfs must be reachable
+    # through searchable folders (pytest's tmp folders are 0700).
+    shared = tempfile.mkdtemp(prefix="skiff-userns-", dir="/tmp")
+    os.chmod(shared, 0o755)
+    try:
+        make_busybox_rootfs(os.path.join(shared, "rootfs"))
+        runtime.rootfs = os.path.join(shared, "rootfs")
+        _check_user_namespace(runtime)
+    finally:
+        shutil.rmtree(shared)
+
+
+def _check_user_namespace(runtime: Runtime) -> None:
     def edit(c: dict[str, Any]) -> None:
         c["linux"]["namespaces"].append({"type": "user"})
         c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
