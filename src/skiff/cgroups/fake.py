@@ -126,6 +126,7 @@ V2_FILES: dict[str, str] = {
     "cgroup.events": "populated 1\nfrozen 0\n",
     "memory.max": "max",
     "memory.low": "0",
+    "memory.high": "max",
     "memory.swap.max": "max",
     "memory.current": "4096",
     "memory.peak": "8192",
