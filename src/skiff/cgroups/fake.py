@@ -179,3 +179,9 @@ def populate_v1_leaf(paths: dict[str, str]) -> None:
     """What the kernel shows in a new cgroup directory, for each controller."""
     for controller, directory in paths.items():
         populate(directory, V1_FILES.get(controller, {}) | {"cgroup.procs": ""})
+
+
+if TYPE_CHECKING:
+    from skiff.cgroups.manager import CgroupManager
+
+    _conforms: CgroupManager = FakeManager()  # mypy checks the fake keeps up with the protocol

@@ -92,13 +92,14 @@ class V1Manager:
         raise CgroupError("cgroup freeze", f"{d} stuck in FREEZING")
 
     def thaw(self) -> None:
-        self._files.write(self._dir("freezer", "cgroup thaw"), "freezer.state", "THAWED", "thaw")
+        d = self._dir("freezer", "cgroup thaw")
+        self._files.write(d, "freezer.state", "THAWED", "cgroup thaw")
 
     def state(self) -> str:
         d = self._paths.get("freezer")
         if d is None:
             return "thawed"
-        while True:
+        for _ in range(10000):  # FREEZING settles within milliseconds; cap at ~10 s
             state = files.read(d, "freezer.state")
             if state == "THAWED":
                 return "thawed"
@@ -108,7 +109,8 @@ class V1Manager:
                     return "frozen" if files.read(d, "freezer.self_freezing") == "1" else "thawed"
                 except FileNotFoundError:
                     return "frozen"
-            time.sleep(0.001)  # FREEZING: settles shortly
+            time.sleep(0.001)
+        raise CgroupError("cgroup state", f"{d} stuck in FREEZING")
 
     # limits
 
@@ -209,10 +211,9 @@ class V1Manager:
             self._files.write(d, "memory.memsw.limit_in_bytes", str(swap), R + ".memory.swap")
 
     def _cpu(self, c: Cpu) -> None:
-        if not (
-            c.shares or c.period or c.quota or c.burst is not None or c.idle is not None
-        ) and not (c.realtime_period or c.realtime_runtime):
-            return
+        wanted = (c.shares, c.period, c.quota, c.realtime_period, c.realtime_runtime)
+        if not any(wanted) and c.burst is None and c.idle is None:
+            return  # cpus/mems only: no need for the cpu controller
         d = self._dir("cpu", R + ".cpu")
         if c.shares:
             field = R + ".cpu.shares"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from skiff.cgroups import CgroupError
-from skiff.cgroups.fake import fake_v1_root, populate, populate_v1_leaf
+from skiff.cgroups.fake import FakeManager, fake_v1_root, populate, populate_v1_leaf
 from skiff.cgroups.paths import v1_paths
 from skiff.cgroups.v1 import V1Manager, device_rule
 from skiff.oci.runtime_spec import DeviceRule, Resources
@@ -286,3 +286,21 @@ def test_destroy_removes_leaf_and_children_only(tmp_path: Path) -> None:
         assert not os.path.exists(d)
         assert os.path.isdir(os.path.dirname(d))  # /box stays, as with runc
     mgr.destroy()  # gone already: fine
+
+
+def test_cpus_and_mems_need_only_cpuset(tmp_path: Path) -> None:
+    e = Env(tmp_path, ("cpuset", "memory"))
+    assert e.apply({"cpu": {"cpus": "1", "mems": "0"}}) == [
+        ("cpuset/box/c1/cpuset.cpus", "1"),
+        ("cpuset/box/c1/cpuset.mems", "0"),
+    ]
+
+
+def test_fake_manager_records() -> None:
+    fake = FakeManager()
+    fake.create()
+    fake.add(5)
+    fake.freeze()
+    assert fake.state() == "frozen"
+    assert fake.pids() == [5]
+    assert [c[0] for c in fake.calls] == ["create", "add", "freeze"]
