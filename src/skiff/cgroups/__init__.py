@@ -23,13 +23,13 @@ Notes for callers:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from skiff.cgroups import paths
 from skiff.cgroups.files import CgroupError
 from skiff.cgroups.paths import DEFAULT_ROOT
 from skiff.cgroups.v1 import V1Manager
 from skiff.cgroups.v2 import V2Manager
+
+TYPE_CHECKING = False  # typing costs ~15 ms at import; mypy treats this name as True
 
 if TYPE_CHECKING:
     from skiff.cgroups.manager import CgroupManager

@@ -11,10 +11,11 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import TYPE_CHECKING
 
 from skiff.cgroups import files
 from skiff.cgroups.files import CgroupError, Files
+
+TYPE_CHECKING = False  # typing costs ~15 ms at import; mypy treats this name as True
 
 if TYPE_CHECKING:
     from typing import Any
@@ -91,13 +92,14 @@ class V1Manager:
         raise CgroupError("cgroup freeze", f"{d} stuck in FREEZING")
 
     def thaw(self) -> None:
-        self._files.write(self._dir("freezer", "cgroup thaw"), "freezer.state", "THAWED", "thaw")
+        d = self._dir("freezer", "cgroup thaw")
+        self._files.write(d, "freezer.state", "THAWED", "cgroup thaw")
 
     def state(self) -> str:
         d = self._paths.get("freezer")
         if d is None:
             return "thawed"
-        while True:
+        for _ in range(10000):  # FREEZING settles within milliseconds; cap at ~10 s
             state = files.read(d, "freezer.state")
             if state == "THAWED":
                 return "thawed"
@@ -107,7 +109,8 @@ class V1Manager:
                     return "frozen" if files.read(d, "freezer.self_freezing") == "1" else "thawed"
                 except FileNotFoundError:
                     return "frozen"
-            time.sleep(0.001)  # FREEZING: settles shortly
+            time.sleep(0.001)
+        raise CgroupError("cgroup state", f"{d} stuck in FREEZING")
 
     # limits
 
@@ -160,8 +163,8 @@ class V1Manager:
         # first; lowering, write the limit first.
         swap_first = False
         if limit and swap:
-            current = files.read_int(d, "memory.limit_in_bytes")
-            swap_first = swap == -1 or current is None or current < swap
+            current = int(files.read(d, "memory.limit_in_bytes"))  # unlimited is huge here
+            swap_first = swap == -1 or current < swap
         if swap_first:
             self._set_swap(d, swap)
             self._set_limit(d, limit)
@@ -208,10 +211,9 @@ class V1Manager:
             self._files.write(d, "memory.memsw.limit_in_bytes", str(swap), R + ".memory.swap")
 
     def _cpu(self, c: Cpu) -> None:
-        if not (
-            c.shares or c.period or c.quota or c.burst is not None or c.idle is not None
-        ) and not (c.realtime_period or c.realtime_runtime):
-            return
+        wanted = (c.shares, c.period, c.quota, c.realtime_period, c.realtime_runtime)
+        if not any(wanted) and c.burst is None and c.idle is None:
+            return  # cpus/mems only: no need for the cpu controller
         d = self._dir("cpu", R + ".cpu")
         if c.shares:
             field = R + ".cpu.shares"
@@ -353,17 +355,21 @@ def device_rule(rule: DeviceRule) -> str:
 
 
 def _cpuset_mkdir(d: str, fs: Files) -> None:
-    """mkdir -p, copying cpuset.cpus/mems down from the parent into each new
-    level where they are empty: the kernel refuses tasks in a cpuset cgroup
-    whose cpus or mems are empty, and does not inherit them."""
-    missing: list[str] = []
-    p = d
-    while not os.path.isdir(p):
-        missing.append(p)
+    """mkdir -p, copying cpuset.cpus/mems down from the parent into every level
+    below the hierarchy root where they are empty (new or not, as runc): the
+    kernel refuses tasks in a cpuset with empty cpus or mems and does not
+    inherit them."""
+    p = os.path.dirname(d)
+    while p != "/" and not files.exists(p, "cpuset.cpus"):
         p = os.path.dirname(p)
-    for level in reversed(missing):
-        os.mkdir(level)
-        parent = os.path.dirname(level)
+    while p != "/" and files.exists(os.path.dirname(p), "cpuset.cpus"):
+        p = os.path.dirname(p)
+    root = p  # the cpuset mount: the top directory with cpuset.cpus
+    level = root
+    for part in os.path.relpath(d, root).split("/"):
+        parent, level = level, os.path.join(level, part)
+        if not os.path.isdir(level):
+            os.mkdir(level)
         for name in ("cpuset.cpus", "cpuset.mems"):
             if files.exists(level, name) and not files.read(level, name):
                 fs.write(level, name, files.read(parent, name), "linux.cgroupsPath")

@@ -16,10 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import TYPE_CHECKING
 
 from skiff.cgroups import files
 from skiff.cgroups.files import CgroupError, Files
+
+TYPE_CHECKING = False  # typing costs ~15 ms at import; mypy treats this name as True
 
 if TYPE_CHECKING:
     from typing import Any
