@@ -115,10 +115,11 @@ def _fork_stages(
     console: socket.socket | None,
     preserve_fds: int,
 ) -> tuple[int, int]:
-    from skiff.runtime.init import InitArgs, stage1
+    from skiff.runtime.init import InitArgs, preload, stage1
     from skiff.runtime.state import process_start_time
     from skiff.runtime.sync import Channel
 
+    preload(config)
     parent, child = Channel.pair()
     fifo = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds)

@@ -12,9 +12,9 @@ import json
 import os
 import signal
 import subprocess
+from typing import TYPE_CHECKING
 
 from skiff.errors import SkiffError
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from skiff.oci.runtime_spec import Hook

@@ -143,7 +143,6 @@ def init(chan: Channel, args: InitArgs) -> None:
             state = msg["state"]
             assert isinstance(state, dict)
             run_hooks("createContainer", config.hooks.createContainer, state)
-        preload(config)
         rootfs.enter_rootfs(config, args.rootfs, mounter)
 
         if process.terminal:
@@ -171,19 +170,25 @@ def init(chan: Channel, args: InitArgs) -> None:
 
 
 def preload(config: RuntimeConfig) -> None:
-    """Import now what runs after pivot_root or setns(mnt): the host's Python is out of sight then."""
+    """Import, before forking, all that the container's side will need.
+
+    After pivot_root or setns(mnt) the host's Python library is out of sight,
+    and in a user namespace the container's root may not even be allowed to
+    read it, so nothing may be imported lazily on that side.
+    """
     import fcntl  # noqa: F401
     import resource  # noqa: F401
-    import signal  # noqa: F401
     import select  # noqa: F401
+    import signal  # noqa: F401
     import socket  # noqa: F401
     import struct  # noqa: F401
     import termios  # noqa: F401
     import tty  # noqa: F401
 
-    import skiff.linux.capabilities  # noqa: F401
+    import skiff.linux.capabilities
+    import skiff.runtime.rootfs
 
-    if config.hooks.startContainer:
+    if config.hooks.startContainer or config.hooks.createContainer:
         import skiff.runtime.hooks  # noqa: F401
     if config.linux.seccomp is not None:
         from skiff.runtime import seccomp

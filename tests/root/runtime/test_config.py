@@ -164,7 +164,7 @@ def test_readonly_rootfs_masked_and_readonly_paths(runtime: Runtime) -> None:
         runtime,
         "ro",
         "touch /x 2>/dev/null && echo rw || echo ro; "
-        "wc -c < /proc/kcore; "
+        "wc -c < /proc/keys; "
         "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-rw || echo sys-ro; "
         "touch /dev/shm/ok && echo shm-ok",
         edit,
