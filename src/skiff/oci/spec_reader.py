@@ -9,7 +9,7 @@ budget (importing `dataclasses` alone costs more than the interpreter).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable

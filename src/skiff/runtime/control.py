@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.runtime import state as st

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.errors import Conflict, InvalidArgument
 from skiff.oci.runtime_spec import SpecError, parse_config

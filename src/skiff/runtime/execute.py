@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.errors import Conflict, InvalidArgument
 from skiff.runtime import state as st

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import subprocess
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.errors import SkiffError
 

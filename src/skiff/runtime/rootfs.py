@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.errors import SkiffError
 from skiff.linux.syscalls import (

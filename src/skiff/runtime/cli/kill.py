@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.runtime.cli.args import Flag, parse
 from skiff.runtime.cli.main import need_id

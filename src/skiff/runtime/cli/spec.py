@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from skiff.runtime.cli.args import Flag, parse
 
