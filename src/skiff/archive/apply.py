@@ -120,7 +120,8 @@ def apply_layer(
             raise CorruptLayer(f"layer tar is corrupt or truncated: {e}") from None
         applier.finish()
         tar_stream.drain()  # the diffID covers the end-of-archive blocks too
-        buffered.read()  # and the digest the whole blob
+        while buffered.read(_CHUNK):  # and the digest the whole blob
+            pass
     finally:
         os.close(root_fd)
     return AppliedLayer(

@@ -36,6 +36,7 @@ _CHUNK = 1 << 20
 # zstd's decompressobj cannot bound its output, so feed it small inputs.
 _ZSTD_INPUT = 64 << 10
 
+_ZLIB_TYPE = type(zlib.decompressobj())
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -132,11 +133,9 @@ class DecompressingReader(io.RawIOBase):
             if not data:
                 raise CorruptLayer(f"{self._kind} layer is truncated")
         try:
-            if self._kind == GZIP:
-                d = self._d
-                assert isinstance(d, type(zlib.decompressobj()))
-                out = d.decompress(data, max(want, _CHUNK))
-                self._tail = d.unconsumed_tail
+            if isinstance(self._d, _ZLIB_TYPE):
+                out = self._d.decompress(data, max(want, _CHUNK))
+                self._tail = self._d.unconsumed_tail
             else:
                 # Split big inputs so one call never inflates more than it must.
                 out = self._d.decompress(data[:_ZSTD_INPUT])
