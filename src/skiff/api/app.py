@@ -27,6 +27,8 @@ log = logging.getLogger("skiff.api")
 
 VERSION_PREFIX = "/v{api_version:[0-9][0-9.]*}"
 REQUEST_ID: web.AppKey[Iterator[int]] = web.AppKey("skiff_request_ids")
+REQUEST_ID_KEY = web.RequestKey("skiff_request_id", int)
+API_VERSION_KEY = web.RequestKey("skiff_api_version", tuple)
 
 _MAX = parse_api_version(API_VERSION)
 _MIN = parse_api_version(MIN_API_VERSION)
@@ -55,7 +57,7 @@ def error_response(status: int, message: str) -> web.Response:
 
 def request_api_version(request: web.Request) -> tuple[int, int]:
     """The version the client asked for in its path prefix, or the server's."""
-    version: tuple[int, int] = request.get("api_version", _MAX)
+    version: tuple[int, int] = request.get(API_VERSION_KEY, _MAX)
     return version
 
 
@@ -80,13 +82,13 @@ def _check_version(text: str) -> tuple[int, int]:
 async def wrapper(request: web.Request, handler: Handler) -> web.StreamResponse:
     counter: Iterator[int] = request.app[REQUEST_ID]
     request_id = next(counter)
-    request["request_id"] = request_id
+    request[REQUEST_ID_KEY] = request_id
     started = time.monotonic()
     status = INTERNAL
     try:
         requested = request.match_info.get("api_version")
         if requested is not None:
-            request["api_version"] = _check_version(requested)
+            request[API_VERSION_KEY] = _check_version(requested)
         response = await handler(request)
         status = response.status
         return response

@@ -11,6 +11,10 @@ aiohttp's own protocol closes the socket when the peer half-closes, which would 
 output of `echo hi | docker run -i busybox cat`; so after the 101 the transport is handed to
 a small protocol of ours that keeps the write side open after EOF, and back to aiohttp's
 protocol only to report the connection lost.
+
+Clients must wait for the 101 before sending (the docker CLI and the SDK do): aiohttp's C
+HTTP parser only knows websocket upgrades and drops bytes that arrive behind an
+`Upgrade: tcp` request in the same read.
 """
 
 from __future__ import annotations
