@@ -10,7 +10,6 @@ from aiohttp import web
 from skiff import errors
 from skiff.api.registry import Route
 from skiff.client import ApiError
-
 from skiff.testing.apiserver import ApiServer as Server
 
 CATEGORIES = [

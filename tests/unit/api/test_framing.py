@@ -27,5 +27,5 @@ def test_truncation_is_visible_and_bad_stream_rejected() -> None:
     assert decoder.pending == 11
     with pytest.raises(ValueError, match="unrecognized stream"):
         FrameDecoder().feed(b"\x09\x00\x00\x00\x00\x00\x00\x00")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid stream"):
         encode_frame(7, b"")

@@ -24,14 +24,14 @@ def test_bool(raw: str, expected: bool) -> None:
 
 def test_bool_default_and_bad_value() -> None:
     assert query_bool(MultiDict(), "all", default=True) is True
-    with pytest.raises(InvalidArgument, match='invalid value for all: .*"yes please"'):
+    with pytest.raises(InvalidArgument, match=r'invalid value for all: .*"yes please"'):
         query_bool(MultiDict({"all": "yes please"}), "all")
 
 
 def test_int() -> None:
     assert query_int(MultiDict({"t": "10"}), "t") == 10
     assert query_int(MultiDict(), "t", 3) == 3
-    with pytest.raises(InvalidArgument, match='strconv.Atoi: parsing "ten"'):
+    with pytest.raises(InvalidArgument, match=r'strconv\.Atoi: parsing "ten"'):
         query_int(MultiDict({"t": "ten"}), "t")
     with pytest.raises(InvalidArgument, match="below 0"):
         query_int(MultiDict({"t": "-1"}), "t", minimum=0)
