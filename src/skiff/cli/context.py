@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from skiff.client import Client, TlsConfig
 from skiff.hosts import DEFAULT_EXEC_ROOT, Host, parse_host
 
 SOCKET_NAME = "skiff.sock"
+
+if TYPE_CHECKING:
+    from skiff.client import Client, TlsConfig
 
 
 def default_exec_root() -> str:
@@ -19,25 +21,26 @@ def default_host() -> str:
     return "unix://" + os.path.join(default_exec_root(), SOCKET_NAME)
 
 
-@dataclass
 class GlobalOptions:
-    host: str | None = None  # -H; None: $SKIFF_HOST or the default socket
-    tls: bool = False
-    tlsverify: bool = False
-    tlscacert: str | None = None
-    tlscert: str | None = None
-    tlskey: str | None = None
-    debug: bool = False
+    # Plain classes, not dataclasses: see skiff.client.client on start-up time.
+    def __init__(self) -> None:
+        self.host: str | None = None  # -H; None: $SKIFF_HOST or the default socket
+        self.tls = False
+        self.tlsverify = False
+        self.tlscacert: str | None = None
+        self.tlscert: str | None = None
+        self.tlskey: str | None = None
+        self.debug = False
 
 
 def _cert_dir() -> str:
     return os.environ.get("SKIFF_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".skiff")
 
 
-@dataclass
 class CliContext:
-    options: GlobalOptions = field(default_factory=GlobalOptions)
-    _client: Client | None = None
+    def __init__(self, options: GlobalOptions | None = None) -> None:
+        self.options = options or GlobalOptions()
+        self._client: Client | None = None
 
     @property
     def explicit_host(self) -> bool:
@@ -59,6 +62,8 @@ class CliContext:
             path = os.path.join(certs, name)
             return path if os.path.exists(path) else None
 
+        from skiff.client import TlsConfig  # noqa: PLC0415 (keep the CLI start fast)
+
         return TlsConfig(
             ca=pick(opts.tlscacert, "ca.pem"),
             cert=pick(opts.tlscert, "cert.pem"),
@@ -69,6 +74,8 @@ class CliContext:
     def client(self) -> Client:
         """The client; if nothing answers on the default socket, start skiffd first."""
         if self._client is None:
+            from skiff.client import Client  # noqa: PLC0415 (keep the CLI start fast)
+
             client = Client(self.host(), self.tls())
             if not self.explicit_host and client.host.scheme == "unix":
                 from skiff.cli.autostart import ensure_daemon  # noqa: PLC0415 (only when needed)

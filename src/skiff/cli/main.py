@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from skiff.cli.context import CliContext, GlobalOptions
-from skiff.client import ApiError, ClientError
+from skiff.client.errors import ApiError, ClientError
 from skiff.errors import SkiffError
 
 # command -> module with `run(ctx, argv) -> int`
