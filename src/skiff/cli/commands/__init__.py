@@ -1,0 +1,1 @@
+"""One module per command; each parses its flags and calls the client."""

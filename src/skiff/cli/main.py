@@ -1,0 +1,119 @@
+"""`skiff`: global flags, then the command, imported only when invoked."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from skiff.cli.context import CliContext, GlobalOptions
+from skiff.client.errors import ApiError, ClientError
+from skiff.errors import SkiffError
+
+# command -> module with `run(ctx, argv) -> int`
+COMMANDS: dict[str, str] = {
+    "version": "skiff.cli.commands.version",
+    "info": "skiff.cli.commands.info",
+    "events": "skiff.cli.commands.events",
+    "system": "skiff.cli.commands.system",
+    "tls": "skiff.cli.commands.tls",
+}
+
+USAGE = """Usage:  skiff [OPTIONS] COMMAND
+
+A container engine that does what Docker does
+
+Commands:
+  events      Get real time events from the server
+  info        Display system-wide information
+  version     Show the skiff version information
+
+Management Commands:
+  system      Manage skiff (df, info, events)
+  tls         Make TLS certificates for remote access (tls init DIR)
+
+Global Options:
+  -D, --debug              Enable debug mode
+  -H, --host string        Daemon socket to connect to (env SKIFF_HOST)
+      --tls                Use TLS; implied by --tlsverify
+      --tlscacert string   Trust certs signed only by this CA (default ~/.skiff/ca.pem)
+      --tlscert string     Path to TLS certificate file (default ~/.skiff/cert.pem)
+      --tlskey string      Path to TLS key file (default ~/.skiff/key.pem)
+      --tlsverify          Use TLS and verify the remote (env SKIFF_TLS_VERIFY)
+  -v, --version            Print version information and quit
+"""
+
+_VALUE_FLAGS = {"-H": "host", "--host": "host", "--tlscacert": "tlscacert"}
+_VALUE_FLAGS |= {"--tlscert": "tlscert", "--tlskey": "tlskey"}
+_BOOL_FLAGS = {"--tls": "tls", "--tlsverify": "tlsverify", "-D": "debug", "--debug": "debug"}
+
+
+def parse_global(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
+    """Consume global flags up to the command name; return the options and the rest."""
+    opts = GlobalOptions()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("-") or arg == "-":
+            break
+        name, eq, inline = arg.partition("=")
+        if name in _VALUE_FLAGS:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                i += 1
+                value = argv[i]
+            else:
+                raise SystemExit(_usage_error(f"flag needs an argument: {name}"))
+            setattr(opts, _VALUE_FLAGS[name], value)
+        elif arg.startswith("-H") and len(arg) > 2:
+            opts.host = arg[2:]
+        elif name in _BOOL_FLAGS:
+            setattr(opts, _BOOL_FLAGS[name], inline.lower() not in ("false", "0") if eq else True)
+        elif arg in ("-v", "--version"):
+            return opts, ["version", "--short-banner"]
+        elif arg in ("-h", "--help"):
+            return opts, ["--help"]
+        else:
+            raise SystemExit(_usage_error(f"unknown flag: {arg}"))
+        i += 1
+    return opts, argv[i:]
+
+
+def _usage_error(message: str) -> int:
+    print(f"{message}\nSee 'skiff --help'.", file=sys.stderr)
+    return 125
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        opts, rest = parse_global(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if not rest or rest[0] in ("--help", "help"):
+        print(USAGE, end="")
+        return 0
+    command, command_args = rest[0], rest[1:]
+    module_name = COMMANDS.get(command)
+    if module_name is None:
+        print(f"skiff: '{command}' is not a skiff command.\nSee 'skiff --help'", file=sys.stderr)
+        return 1
+    ctx = CliContext(opts)
+    module = importlib.import_module(module_name)
+    try:
+        code: int = module.run(ctx, command_args)
+    except ApiError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (ClientError, SkiffError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""skiffd: configuration, logging, the composition root (compose.py) and serving (server.py)."""
