@@ -98,7 +98,7 @@ class DecompressingReader(io.RawIOBase):
     def _new(self) -> _Decompressor:
         if self._kind == GZIP:
             return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        import zstandard  # noqa: PLC0415 - imported only when a zstd layer shows up
+        import zstandard
 
         return zstandard.ZstdDecompressor().decompressobj()
 
@@ -174,7 +174,7 @@ class LayerWriter(io.RawIOBase):
                 6 if level is None else level, zlib.DEFLATED, 16 + zlib.MAX_WBITS
             )
         elif compression == ZSTD:
-            import zstandard  # noqa: PLC0415
+            import zstandard
 
             self._zstd = zstandard.ZstdCompressor(level=3 if level is None else level).compressobj()
         elif compression != NONE:

@@ -62,7 +62,7 @@ class CliContext:
             path = os.path.join(certs, name)
             return path if os.path.exists(path) else None
 
-        from skiff.client import TlsConfig  # noqa: PLC0415 (keep the CLI start fast)
+        from skiff.client import TlsConfig
 
         return TlsConfig(
             ca=pick(opts.tlscacert, "ca.pem"),
@@ -74,11 +74,11 @@ class CliContext:
     def client(self) -> Client:
         """The client; if nothing answers on the default socket, start skiffd first."""
         if self._client is None:
-            from skiff.client import Client  # noqa: PLC0415 (keep the CLI start fast)
+            from skiff.client import Client
 
             client = Client(self.host(), self.tls())
             if not self.explicit_host and client.host.scheme == "unix":
-                from skiff.cli.autostart import ensure_daemon  # noqa: PLC0415 (only when needed)
+                from skiff.cli.autostart import ensure_daemon
 
                 ensure_daemon(client, default_exec_root())
             self._client = client

@@ -16,7 +16,7 @@ def print_formatted(
         for item in items:
             print(json.dumps(item, separators=(",", ":")))
         return
-    from skiff.cli.format import format_items  # noqa: PLC0415 (only when --format is used)
+    from skiff.cli.format import format_items
 
     sys.stdout.write(format_items(fmt, items, headers))
 

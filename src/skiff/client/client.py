@@ -30,7 +30,7 @@ class TlsConfig(NamedTuple):
     verify: bool = True
 
     def context(self) -> ssl.SSLContext:
-        import ssl  # noqa: PLC0415
+        import ssl
 
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca)
         if not self.verify:

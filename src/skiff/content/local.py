@@ -160,7 +160,7 @@ class LocalStore:
 
 
 class LocalWriter:
-    def __init__(  # noqa: PLR0917 - built by LocalStore.writer only
+    def __init__(
         self,
         store: LocalStore,
         ref: str,

@@ -8,11 +8,12 @@ import os
 import signal
 import sys
 import time
-TYPE_CHECKING = False
 
 from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.runtime import state as st
 from skiff.runtime.state import ContainerState
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from skiff.cgroups.manager import CgroupManager

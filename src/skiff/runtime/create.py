@@ -11,11 +11,12 @@ import json
 import os
 import signal
 import time
-TYPE_CHECKING = False
 
 from skiff.errors import Conflict, InvalidArgument
 from skiff.oci.runtime_spec import SpecError, parse_config
 from skiff.runtime.state import CREATED, ContainerState, validate_id, write_atomic
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import socket

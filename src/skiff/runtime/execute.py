@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-TYPE_CHECKING = False
 
 from skiff.errors import Conflict, InvalidArgument
 from skiff.runtime import state as st
 from skiff.runtime.state import ContainerState
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import socket

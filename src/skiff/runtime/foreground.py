@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:

@@ -12,9 +12,10 @@ import json
 import os
 import signal
 import subprocess
-TYPE_CHECKING = False
 
 from skiff.errors import SkiffError
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from skiff.oci.runtime_spec import Hook

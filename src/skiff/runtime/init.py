@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-TYPE_CHECKING = False
 
 from skiff.linux import syscalls as sc
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import socket

@@ -30,7 +30,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-TYPE_CHECKING = False
 
 from skiff.errors import SkiffError
 from skiff.linux.syscalls import (
@@ -59,6 +58,8 @@ from skiff.linux.syscalls import (
     MS_SYNCHRONOUS,
     MS_UNBINDABLE,
 )
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from skiff.linux.syscalls import Syscalls

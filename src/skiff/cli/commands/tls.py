@@ -22,7 +22,7 @@ def init(argv: list[str]) -> int:
     p.add_argument("--days", type=int, default=365, help="validity in days")
     p.add_argument("--force", action="store_true", help="replace existing files")
     ns = p.parse_args(argv)
-    from skiff.pki import init_tls  # noqa: PLC0415 (cryptography is slow to import)
+    from skiff.pki import init_tls
 
     d = os.path.abspath(ns.directory)
     init_tls(d, hosts=ns.hosts, days=ns.days, force=ns.force)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-TYPE_CHECKING = False
 
 from skiff.runtime.cli.args import Flag, parse
 from skiff.runtime.cli.main import need_id
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from skiff.runtime.cli.main import Globals

@@ -7,10 +7,11 @@ delete it afterwards and exit with its status (128+N when killed by signal N).
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False
 
 from skiff.runtime.cli.args import Flag, parse
 from skiff.runtime.cli.main import need_id
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import socket

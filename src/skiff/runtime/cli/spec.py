@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-TYPE_CHECKING = False
 
 from skiff.runtime.cli.args import Flag, parse
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from skiff.runtime.cli.main import Globals

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-
 from skiff.runtime.cli.args import parse
 from skiff.runtime.cli.main import need_id
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from skiff.runtime.cli.main import Globals
