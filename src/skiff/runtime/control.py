@@ -131,9 +131,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         st.validate_id(container_id)
         path = os.path.join(root, container_id)
         if os.path.isdir(path):
-            import shutil
-
-            shutil.rmtree(path, ignore_errors=True)
+            st.remove_tree(path)
             return
         if force:
             return
@@ -146,8 +144,6 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 
 def destroy(state: ContainerState) -> None:
     """Kill what is left, remove the cgroup and the state folder, then run poststop hooks."""
-    import shutil
-
     cgroup = _cgroup(state)
     if state.alive():
         if cgroup is not None:
@@ -159,7 +155,9 @@ def destroy(state: ContainerState) -> None:
         wait_gone(state)
     if cgroup is not None:
         try:
-            _signal_all(cgroup, signal.SIGKILL)
+            # The init is gone, but a process it left behind may not be.
+            if cgroup.pids():
+                _signal_all(cgroup, signal.SIGKILL)
             cgroup.destroy()
         except OSError as e:
             warn(f"removing cgroup: {e}")
@@ -169,7 +167,7 @@ def destroy(state: ContainerState) -> None:
     except (OSError, ValueError) as e:
         warn(f"reading saved config: {e}")
     oci_state = state.oci_state()
-    shutil.rmtree(state.dir, ignore_errors=True)
+    st.remove_tree(state.dir)
     if config is not None and config.hooks.poststop:
         from skiff.runtime.hooks import HookError, run_hooks
 

@@ -93,7 +93,6 @@ def create(
         cgroup = open_manager(config.linux.cgroups_path, container_id)
         cgroup.create()
         state.cgroup_paths = cgroup.paths()
-        state.save()
         add_default_device_rules(config)
         cgroup.apply(config.linux.resources)
 
@@ -218,7 +217,7 @@ def write_id_maps(pid: int, config: RuntimeConfig) -> None:
 
 def _undo(state: ContainerState, cgroup: CgroupManager | None, stage1_pid: int) -> None:
     """Remove everything a failed create made: processes, cgroup, state folder."""
-    import shutil
+    from skiff.runtime.state import remove_tree
 
     pids = set()
     if state.pid:
@@ -245,4 +244,4 @@ def _undo(state: ContainerState, cgroup: CgroupManager | None, stage1_pid: int) 
             cgroup.destroy()
         except OSError:
             pass
-    shutil.rmtree(state.dir, ignore_errors=True)
+    remove_tree(state.dir)

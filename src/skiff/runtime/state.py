@@ -72,15 +72,45 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: str, data: bytes, mode: int = 0o600, sync: bool = False) -> None:
+    """Write a file by renaming a complete temporary one over it.
+
+    The runtime's state lives on a tmpfs (/run) that a reboot empties anyway,
+    so readers only need never to see a torn file: the rename gives that, and
+    fsync (slow on a disk-backed --root) is asked for only where it matters.
+    """
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf for the state folder (a few flat files), without importing shutil."""
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        os.unlink(path)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            remove_tree(entry.path)
+        else:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
 
 
 class ContainerState:
