@@ -525,11 +525,12 @@ class RuntimeConfig:
                 raise SpecError("linux.uidMappings", "a new user namespace needs uid mappings")
             if not linux.gid_mappings:
                 raise SpecError("linux.gidMappings", "a new user namespace needs gid mappings")
+        # A joined uts namespace (by path) may be renamed too, as runc does.
         uts = linux.namespace("uts")
-        if self.hostname and (uts is None or uts.path):
-            raise SpecError("hostname", "setting the hostname needs a new uts namespace")
-        if self.domainname and (uts is None or uts.path):
-            raise SpecError("domainname", "setting the domainname needs a new uts namespace")
+        if self.hostname and uts is None:
+            raise SpecError("hostname", "setting the hostname needs a uts namespace")
+        if self.domainname and uts is None:
+            raise SpecError("domainname", "setting the domainname needs a uts namespace")
         if linux.sysctl and linux.namespace("network") is None:
             for key in linux.sysctl:
                 if key.startswith("net."):

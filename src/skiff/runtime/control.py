@@ -166,6 +166,13 @@ def destroy(state: ContainerState) -> None:
         config = saved_config(state)
     except (OSError, ValueError) as e:
         warn(f"reading saved config: {e}")
+    if config is not None and config.linux.namespace("mount") is None and state.rootfs:
+        from skiff.runtime.rootfs import unmount_under
+
+        try:
+            unmount_under(state.rootfs)
+        except OSError as e:
+            warn(f"unmounting under {state.rootfs}: {e}")
     oci_state = state.oci_state()
     st.remove_tree(state.dir)
     if config is not None and config.hooks.poststop:

@@ -43,14 +43,27 @@ def load_bundle(bundle: str) -> tuple[RuntimeConfig, bytes, str]:
         raise InvalidArgument(f"config.json: {e}") from None
     if config.process is None:
         raise InvalidArgument("config.json: process: is required to create a container")
-    if config.linux.namespace("mount") is None:
-        raise InvalidArgument("config.json: linux.namespaces: a mount namespace is required")
+    _check_capabilities(config)
     rootfs = config.root_path
     if not os.path.isabs(rootfs):
         rootfs = os.path.join(bundle, rootfs)
     if not os.path.isdir(rootfs):
         raise InvalidArgument(f"config.json: root.path: {rootfs} is not a directory")
     return config, raw, os.path.realpath(rootfs)
+
+
+def _check_capabilities(config: RuntimeConfig) -> None:
+    """Unknown capability names fail create, before anything is made (the spec's MUST)."""
+    from skiff.linux.capabilities import NUMBERS
+
+    assert config.process is not None
+    caps = config.process.capabilities
+    for name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        for i, cap in enumerate(caps.of(name)):
+            if cap not in NUMBERS:
+                raise InvalidArgument(
+                    f"config.json: process.capabilities.{name}[{i}]: unknown capability {cap!r}"
+                )
 
 
 def create(
@@ -103,7 +116,7 @@ def create(
         state.save()
         return state
     except BaseException:
-        _undo(state, cgroup, stage1_pid)
+        _undo(state, cgroup, stage1_pid, config)
         raise
 
 
@@ -215,7 +228,9 @@ def write_id_maps(pid: int, config: RuntimeConfig) -> None:
             raise InvalidArgument(f"config.json: {field}: {e.strerror}") from None
 
 
-def _undo(state: ContainerState, cgroup: CgroupManager | None, stage1_pid: int) -> None:
+def _undo(
+    state: ContainerState, cgroup: CgroupManager | None, stage1_pid: int, config: RuntimeConfig
+) -> None:
     """Remove everything a failed create made: processes, cgroup, state folder."""
     from skiff.runtime.state import remove_tree
 
@@ -244,4 +259,8 @@ def _undo(state: ContainerState, cgroup: CgroupManager | None, stage1_pid: int) 
             cgroup.destroy()
         except OSError:
             pass
+    if config.linux.namespace("mount") is None and state.rootfs:
+        from skiff.runtime.rootfs import unmount_under
+
+        unmount_under(state.rootfs)
     remove_tree(state.dir)

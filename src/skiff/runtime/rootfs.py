@@ -692,6 +692,33 @@ def _setup_console(sys: Syscalls, rootfs: str, console_slave: str) -> None:
 # ---- the two steps -----------------------------------------------------------
 
 
+def shares_host_mounts(config: RuntimeConfig) -> bool:
+    """True when the container has no mount namespace of its own."""
+    return config.linux.namespace("mount") is None
+
+
+def unmount_under(rootfs: str) -> None:
+    """Detach every mount at or below `rootfs` in our namespace, deepest first.
+
+    For containers that share the host's mount namespace: their mounts outlive
+    them there, and `delete` removes them with this.
+    """
+    from skiff.linux.syscalls import umount2
+
+    if not os.path.isabs(rootfs) or os.path.realpath(rootfs) == "/":
+        raise ValueError(f"refusing to unmount under {rootfs!r}")
+    rootfs = os.path.realpath(rootfs)
+    with open("/proc/self/mountinfo") as f:
+        points = [_unescape(line.split()[4]) for line in f]
+    inside = [p for p in points if p == rootfs or p.startswith(rootfs + "/")]
+    for point in sorted(set(inside), key=len, reverse=True):
+        try:
+            umount2(point, MNT_DETACH)
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOENT):
+                raise
+
+
 def prepare_rootfs(
     config: RuntimeConfig,
     rootfs: str,
@@ -705,16 +732,22 @@ def prepare_rootfs(
     `bundle` resolves relative bind sources; without it they are an error.
     """
     rootfs = os.path.realpath(rootfs)
-    prop = config.linux.rootfs_propagation
-    # rslave by default: host mounts still reach us, ours never reach the host.
-    root_flags = PROPAGATION_FLAGS[prop] if prop else MS_SLAVE | MS_REC
-    _sys_mount(sys, "rootfsPropagation", None, "/", root_flags)
-    # Read after the change above: "shared:" below must be what pivot_root will see.
-    setup = _Setup(sys, config, rootfs, bundle)
-    parent = _mount_containing(rootfs, setup.infos)
-    if parent is not None and any(f.startswith("shared:") for f in parent.optional):
-        # pivot_root refuses a new root whose parent mount is shared.
-        _sys_mount(sys, "rootfs parent", None, parent.mountpoint, MS_PRIVATE)
+    if shares_host_mounts(config):
+        # Without a mount namespace of its own (runc allows it) the container's
+        # mounts land in the host's namespace: leave the host's propagation
+        # alone; `delete` unmounts what was made under the rootfs.
+        setup = _Setup(sys, config, rootfs, bundle)
+    else:
+        prop = config.linux.rootfs_propagation
+        # rslave by default: host mounts still reach us, ours never reach the host.
+        root_flags = PROPAGATION_FLAGS[prop] if prop else MS_SLAVE | MS_REC
+        _sys_mount(sys, "rootfsPropagation", None, "/", root_flags)
+        # Read after the change above: "shared:" below must be what pivot_root will see.
+        setup = _Setup(sys, config, rootfs, bundle)
+        parent = _mount_containing(rootfs, setup.infos)
+        if parent is not None and any(f.startswith("shared:") for f in parent.optional):
+            # pivot_root refuses a new root whose parent mount is shared.
+            _sys_mount(sys, "rootfs parent", None, parent.mountpoint, MS_PRIVATE)
     _sys_mount(sys, "root.path", rootfs, rootfs, MS_BIND | MS_REC, fstype="bind")
     for index, m in enumerate(config.mounts):
         _mount_entry(setup, index, m)
@@ -777,7 +810,12 @@ def enter_rootfs(config: RuntimeConfig, rootfs: str, sys: Syscalls) -> None:
     """Make `rootfs` the root, then lock it down (see the module docstring)."""
     rootfs = os.path.realpath(rootfs)
     try:
-        _pivot(sys, rootfs)
+        if shares_host_mounts(config):
+            # pivot_root would change the host's root: chroot, as runc does.
+            os.chroot(rootfs)
+            os.chdir("/")
+        else:
+            _pivot(sys, rootfs)
     except OSError as e:
         raise RootfsError(f"pivot_root into {rootfs}: {_describe(e)}", e.errno) from e
     for m in config.mounts:

@@ -282,3 +282,31 @@ def test_terminal_goes_through_the_console_socket(runtime: Runtime, tmp_path: Pa
     assert "/dev/pts/" in text or "/dev/console" in text
     assert "30 90" in text
     runtime("delete", "-f", "tty")
+
+
+def test_without_a_mount_namespace_mounts_are_removed_on_delete(runtime: Runtime) -> None:
+    def edit(c: dict[str, Any]) -> None:
+        c["linux"]["namespaces"] = [{"type": "pid"}, {"type": "uts"}]
+        c["linux"].pop("maskedPaths")
+        c["linux"].pop("readonlyPaths")
+        c["mounts"] = [m for m in c["mounts"] if m["destination"] in ("/proc", "/dev")]
+
+    with open("/proc/self/mountinfo") as f:
+        before = f.read()
+    out, err, code = edit_run(
+        runtime, "nomnt", "echo $$; ls /proc/1/ns >/dev/null && echo ok", edit
+    )
+    assert (out, code) == ("1\nok\n", 0), err
+    with open("/proc/self/mountinfo") as f:
+        after = f.read()
+    assert runtime.rootfs not in after
+    assert len(after.splitlines()) == len(before.splitlines())
+
+
+def test_unknown_capability_fails_create(runtime: Runtime) -> None:
+    bundle = runtime.bundle("cap", ["true"])
+    runtime.edit(bundle, lambda c: c["process"]["capabilities"]["bounding"].append("CAP_TEST"))
+    proc = runtime("create", "--bundle", bundle, "cap", check=False)
+    assert proc.returncode != 0
+    assert "process.capabilities.bounding[3]: unknown capability 'CAP_TEST'" in proc.stderr
+    assert not (runtime.root / "cap").exists()
