@@ -164,10 +164,17 @@ def _joiner(
         for kind, fd in ns_fds:
             sc.setns(fd, NS_FLAGS[kind])
             os.close(fd)
+        # As in create: the process waits until its pid is on the channel.
+        hold, release = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(release)
+            os.read(hold, 1)
+            os.close(hold)
             _process(chan, process, config, console, preserve_fds)
+        os.close(hold)
         chan.send("pid", pid=pid)
+        os.close(release)
     except BaseException as e:
         _fail(chan, e)
     os._exit(0)

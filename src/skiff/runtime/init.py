@@ -107,10 +107,18 @@ def stage1(chan: Channel, args: InitArgs) -> None:
                 flags |= NS_FLAGS[ns.type]
         if flags:
             sc.unshare(flags)
+        # Both stages write to one channel: init waits until its pid is sent,
+        # so `create` always hears "pid" before anything init says.
+        hold, release = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(release)
+            os.read(hold, 1)
+            os.close(hold)
             init(chan, args)
+        os.close(hold)
         chan.send("pid", pid=pid)
+        os.close(release)
     except BaseException as e:
         _fail(chan, e)
     os._exit(0)

@@ -197,3 +197,18 @@ def test_spec_writes_a_default_config(tmp_path: Any, runtime: Runtime) -> None:
     assert runtime("spec", "--bundle", str(tmp_path), check=False).returncode != 0
     features = json.loads(runtime("features").stdout)
     assert "mount" in features["linux"]["namespaces"]
+
+
+def test_parallel_runs_do_not_trip_over_each_other(runtime: Runtime) -> None:
+    # Under load, stage-1's "pid" and init's first message raced on one channel.
+    from concurrent.futures import ThreadPoolExecutor
+
+    bundles = [runtime.bundle(f"par{i}", ["sh", "-c", f"exit {i}"]) for i in range(12)]
+
+    def run(i: int) -> int:
+        return runtime("run", "--bundle", bundles[i], f"par{i}", check=False).returncode
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(run, range(12)))
+    assert codes == list(range(12))
+    assert not os.listdir(runtime.root)
