@@ -185,15 +185,15 @@ def preload(config: RuntimeConfig) -> None:
     and in a user namespace the container's root may not even be allowed to
     read it, so nothing may be imported lazily on that side.
     """
-    import fcntl  # noqa: F401
     import resource  # noqa: F401
     import select  # noqa: F401
     import signal  # noqa: F401
-    import socket  # noqa: F401
-    import struct  # noqa: F401
-    import termios  # noqa: F401
-    import tty  # noqa: F401
 
+    if config.process is not None and config.process.terminal:
+        import fcntl  # noqa: F401
+        import socket  # noqa: F401
+        import struct  # noqa: F401
+        import termios  # noqa: F401
     import skiff.linux.capabilities
     import skiff.runtime.rootfs
 
