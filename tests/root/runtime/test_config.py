@@ -310,3 +310,47 @@ def test_unknown_capability_fails_create(runtime: Runtime) -> None:
     assert proc.returncode != 0
     assert "process.capabilities.bounding[3]: unknown capability 'CAP_TEST'" in proc.stderr
     assert not (runtime.root / "cap").exists()
+
+
+def test_sysctl_and_oom_score_adj(runtime: Runtime) -> None:
+    def edit(c: dict[str, Any]) -> None:
+        c["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "4096"}
+        c["process"]["oomScoreAdj"] = 321
+        c["linux"]["readonlyPaths"].remove("/proc/sys")
+
+    with open("/proc/sys/kernel/msgmax") as f:
+        host_msgmax = f.read()
+    out, err, code = edit_run(
+        runtime,
+        "sysctl",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax /proc/self/oom_score_adj",
+        edit,
+    )
+    assert (out.split(), code) == (["1", "4096", "321"], 0), err
+    with open("/proc/sys/kernel/msgmax") as f:
+        assert f.read() == host_msgmax  # set in the container's ipc namespace only
+
+
+def test_run_forwards_signals_and_exits_with_the_status(runtime: Runtime) -> None:
+    import signal
+    import subprocess
+    import time
+
+    bundle = runtime.bundle(
+        "sig",
+        [
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
+        ],
+    )
+    proc = subprocess.Popen(
+        runtime.argv("run", "--bundle", bundle, "sig"), stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert out == "got-term\n"
+    assert proc.returncode == 42
