@@ -161,6 +161,7 @@ def init(chan: Channel, args: InitArgs) -> None:
         os.chdir(process.cwd)
         path = find_executable(process.args, env)
         set_rlimits(process)
+        become_the_process(process, config)
         chan.send("ready")
         chan.close()
     except BaseException as e:
@@ -172,7 +173,7 @@ def init(chan: Channel, args: InitArgs) -> None:
 
             run_hooks("startContainer", config.hooks.startContainer, {})
         assert process is not None
-        finish_and_exec(process, config, path, env, args.preserve_fds)
+        exec_now(process, config, path, env, args.preserve_fds)
     except BaseException as e:
         print(f"skiff-runtime: {_describe(e)}", file=sys.stderr)
         os._exit(127 if isinstance(e, FileNotFoundError) else 126)
@@ -345,21 +346,21 @@ def wait_for_start(fifo: int) -> None:
     os.close(fifo)
 
 
-def finish_and_exec(
-    process: Process, config: RuntimeConfig, path: str, env: dict[str, str], preserve_fds: int
-) -> None:
+def become_the_process(process: Process, config: RuntimeConfig) -> None:
+    """Seccomp (when it must come first), user, groups, capabilities, umask, signals.
+
+    Done before `ready` in create, as runc does: errors then fail `create`, and
+    after `start` only the exec itself is left, so the program runs as soon as
+    `start` returns (a signal sent right after `start` finds it, not us).
+    """
     from skiff.linux.capabilities import switch_identity
 
-    seccomp = config.linux.seccomp
-    load = None
-    if seccomp is not None:
-        from skiff.runtime.seccomp import load_seccomp
-
-        load = load_seccomp
     # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
     # identity switch may drop: load it first then, as runc does.
-    if load is not None and seccomp is not None and not process.no_new_privileges:
-        load(seccomp)
+    if config.linux.seccomp is not None and not process.no_new_privileges:
+        from skiff.runtime.seccomp import load_seccomp
+
+        load_seccomp(config.linux.seccomp)
     switch_identity(
         process.capabilities,
         process.user.uid,
@@ -367,20 +368,33 @@ def finish_and_exec(
         process.user.additional_gids,
         process.no_new_privileges,
     )
-    if process.user.umask is not None:
-        os.umask(process.user.umask)
-    else:
-        os.umask(0o022)
-    if load is not None and seccomp is not None and process.no_new_privileges:
-        load(seccomp)
+    os.umask(process.user.umask if process.user.umask is not None else 0o022)
     # Python ignores SIGPIPE and SIGXFSZ; the container's program must not inherit that.
     import signal
 
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def exec_now(
+    process: Process, config: RuntimeConfig, path: str, env: dict[str, str], preserve_fds: int
+) -> None:
+    """The last steps: seccomp under no_new_privs (as late as possible), fds, execve."""
+    if config.linux.seccomp is not None and process.no_new_privileges:
+        from skiff.runtime.seccomp import load_seccomp
+
+        load_seccomp(config.linux.seccomp)
     keep = 3 + preserve_fds
-    os.closerange(keep, 65536) if keep < 65536 else None
+    if keep < 65536:
+        os.closerange(keep, 65536)
     for fd in range(3, keep):
         os.set_inheritable(fd, True)
     os.execve(path, process.args, env)
+
+
+def finish_and_exec(
+    process: Process, config: RuntimeConfig, path: str, env: dict[str, str], preserve_fds: int
+) -> None:
+    become_the_process(process, config)
+    exec_now(process, config, path, env, preserve_fds)

@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -211,18 +210,16 @@ def test_unknown_syscall_names_are_skipped() -> None:
 
 
 @pytest.mark.skipif(not DOCKER_PROFILE.exists(), reason="no copy of Docker's profile")
-def test_docker_default_profile_loads_fast_and_works(tmp_path: Path) -> None:
+def test_docker_default_profile_loads_and_works(tmp_path: Path) -> None:
+    # How long it takes is measured by bench/seccomp_load.py, not asserted here.
     profile = json.loads(DOCKER_PROFILE.read_text())
     caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"]
 
     def child() -> object:
-        start = time.perf_counter()
         oci = docker_profile_to_oci(profile, caps, native_arch())
         load(oci)
-        took = time.perf_counter() - start
         (tmp_path / "d").mkdir()  # allowed
         return {
-            "ms": took * 1000,
             "unshare": errno_of(unshare_mount_ns),
             "mkdir": (tmp_path / "d").is_dir(),
         }
@@ -232,7 +229,6 @@ def test_docker_default_profile_loads_fast_and_works(tmp_path: Path) -> None:
     assert isinstance(out, dict)
     assert out["mkdir"] is True
     assert out["unshare"] == errno.EPERM  # unshare needs CAP_SYS_ADMIN in Docker's profile
-    assert out["ms"] < 50, out
 
 
 def unshare_mount_ns() -> None:
