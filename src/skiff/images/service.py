@@ -286,6 +286,12 @@ class ImageService:
     def remove(
         self, ref_or_id: str, force: bool = False, noprune: bool = False
     ) -> builtins.list[tuple[str, str]]:
+        records = self._remove(ref_or_id, force, noprune)
+        if any(kind == "Deleted" for kind, _ in records):
+            self.gc()  # layers go with the last image that had them, as in Docker
+        return records
+
+    def _remove(self, ref_or_id: str, force: bool, noprune: bool) -> builtins.list[tuple[str, str]]:
         image_id = self._resolve(ref_or_id)
         names = self.meta.refs_of(image_id)
         users = [u for u in self._users() if u.image_id == image_id]
@@ -619,9 +625,9 @@ class ImageService:
             try:
                 if names:
                     for n in names:
-                        deleted += self.remove(n)
+                        deleted += self._remove(n, False, False)
                 else:
-                    deleted += self.remove(rec.id)
+                    deleted += self._remove(rec.id, False, False)
             except (Conflict, NotFound):
                 continue
         after = self._layer_sizes()

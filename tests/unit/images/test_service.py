@@ -197,8 +197,7 @@ def test_gc_sweeps_what_nothing_refers_to(svc: ImageService) -> None:
     blobs = {str(i.digest) for i in svc.store.walk()}
     assert {img.id, img.manifest_digest, img.diff_ids[0]} <= blobs
     assert svc.gc() == (0, 0)
-    svc.remove("a")
-    assert svc.gc() == (3, 1)
+    svc.remove("a")  # deleting the last image that had them sweeps its blobs at once
     assert list(svc.store.walk()) == []
     assert list(svc.snapshotter.walk()) == []
 
