@@ -48,6 +48,8 @@ from skiff.services.images import (
 if TYPE_CHECKING:
     from skiff.content.types import Store
     from skiff.metadata.db import ImageRecord, MetadataStore
+    from skiff.services.images import ImageBackend
+    from skiff.services.system import SystemInfo
     from skiff.snapshots.types import Snapshotter
 
 EventHook = Callable[[str, str, dict[str, str]], None]  # (action, image id, attributes)
@@ -669,6 +671,11 @@ class ImageService:
     def count(self) -> int:
         return len(self.meta.images())
 
+    async def contribute_info(self, info: SystemInfo) -> None:
+        """InfoProvider: the image count and storage driver of `/info`."""
+        info.images = self.count()
+        info.driver = "overlay2"
+
     def _event(self, action: str, image_id: str, attributes: dict[str, str]) -> None:
         if self._on_event is not None:
             with contextlib.suppress(Exception):
@@ -803,3 +810,8 @@ def parse_until(text: str, now: float | None = None) -> int:
     if parts and "".join(a + b for a, b in parts) == value:
         return int(now - sum(float(a) * _UNITS[b] for a, b in parts))
     raise InvalidArgument(f"failed to parse value as time or duration: {text!r}")
+
+
+def _conforms(svc: ImageService) -> ImageBackend:
+    """mypy checks here that ImageService implements the protocol the API consumes."""
+    return svc
