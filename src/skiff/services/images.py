@@ -24,41 +24,30 @@ IDs are always "sha256:<64 hex>" (the digest of the image config). References in
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from skiff.errors import InvalidArgument
+from skiff.oci.image import ImageConfig
 
 if TYPE_CHECKING:
     import os
 
+__all__ = [
+    "MISSING",
+    "HistoryEntry",
+    "Image",
+    "ImageBackend",
+    "ImageConfig",
+    "ImageFilters",
+    "ImageUser",
+    "InUse",
+    "Progress",
+]
+
 #: `docker history` shows this in place of an ID for layers with no image of their own.
 MISSING = "<missing>"
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """The `config` object of an OCI image config (the Docker `Config` of inspect).
-
-    Field names are Python's; the API renders them as Docker's CamelCase
-    (`Env`, `Cmd`, `Entrypoint`, `WorkingDir`, ...). `None` means "not set" where
-    Docker distinguishes it from empty (Cmd, Entrypoint, Healthcheck).
-    """
-
-    user: str = ""
-    exposed_ports: dict[str, dict[str, object]] = field(default_factory=dict)  # "80/tcp": {}
-    env: list[str] = field(default_factory=list)  # "KEY=value"
-    entrypoint: list[str] | None = None
-    cmd: list[str] | None = None
-    volumes: dict[str, dict[str, object]] = field(default_factory=dict)  # "/data": {}
-    working_dir: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str = ""
-    on_build: list[str] = field(default_factory=list)
-    healthcheck: dict[str, object] | None = None  # Docker's Healthcheck object, as stored
-    shell: list[str] | None = None
-    args_escaped: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,8 +158,20 @@ class ImageFilters:
         )
 
 
+@dataclass(frozen=True)
+class ImageUser:
+    """A container that uses an image: lets `rmi` word its conflicts as Docker
+    ("container 3f2a... is using its referenced image ...") and refuse even a
+    forced removal while the container runs."""
+
+    container_id: str
+    image_id: str
+    running: bool = False
+
+
 Progress = Callable[[str], None]
-InUse = Callable[[], set[str]]
+#: What `set_in_use` takes: image ids (a plain set) or ImageUser records.
+InUse = Callable[[], Iterable[str | ImageUser]]
 
 
 class ImageBackend(Protocol):
@@ -269,7 +270,9 @@ class ImageBackend(Protocol):
         ...
 
     def set_in_use(self, in_use: InUse) -> None:
-        """The container service tells which image ids its containers use."""
+        """The container service tells which images its containers use: a callable
+        returning image ids (`set[str]`) or `ImageUser` records (better messages,
+        and running containers block even a forced removal, as in Docker)."""
         ...
 
     def gc(self) -> tuple[int, int]:
