@@ -15,8 +15,8 @@
 Each handler decodes a typed query (a bad value is a 400 in Docker's words), runs the
 backend in a worker thread (it is synchronous: files, tar, SQLite), and writes the wire
 form with the converters below. Bodies stream through skiff.api.bridge, never whole in
-memory. Image events are published here, after the backend call succeeded, as dockerd
-logs them (tag, untag, delete, import, load, save, prune).
+memory. The backend publishes its own image events (tag, untag, delete, import, load,
+save); only `prune`, which dockerd logs for the request as a whole, is published here.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from skiff.services.images import (
     ImageConfig,
     ImageFilters,
 )
+from skiff.services.system import SystemInfo
 
 LIST_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 PRUNE_FILTERS = ("dangling", "label", "label!", "until")
@@ -197,10 +198,6 @@ def familiar_match(pattern: str, ref: str) -> bool:
     return fnmatch.fnmatchcase(target, pattern)
 
 
-def _matching(refs: Iterable[str], patterns: Sequence[str]) -> list[str]:
-    return [ref for ref in refs if any(familiar_match(p, ref) for p in patterns)]
-
-
 # -- the API ----------------------------------------------------------------------------
 
 
@@ -226,10 +223,6 @@ class ImagesApi:
             Route("POST", "/skiff/images/bootstrap", self.bootstrap),
         ]
 
-    def _publish(self, action: str, actor_id: str, **attributes: str) -> None:
-        if self._events is not None:
-            self._events.publish(Event("image", action, actor_id=actor_id, attributes=attributes))
-
     # GET /images/json?all=&filters=&shared-size=&digests=
     async def list(self, request: web.Request) -> web.StreamResponse:
         query = request.query
@@ -243,12 +236,7 @@ class ImagesApi:
             usage = {i.id: i for i in await asyncio.to_thread(self._backend.disk_usage)}
             images = [usage.get(i.id, i) for i in images]
         version = request_api_version(request)
-        wire = [summary_to_wire(image, version) for image in images]
-        if filters.reference:
-            for item in wire:
-                item["RepoTags"] = _matching(item["RepoTags"], filters.reference)
-                item["RepoDigests"] = _matching(item["RepoDigests"], filters.reference)
-        return json_response(wire)
+        return json_response([summary_to_wire(image, version) for image in images])
 
     # GET /images/{name}/json
     async def inspect(self, request: web.Request) -> web.StreamResponse:
@@ -267,8 +255,6 @@ class ImagesApi:
             query_str(request.query, "repo"), query_str(request.query, "tag")
         )
         await asyncio.to_thread(self._backend.tag, source, repo, tag)
-        image = await asyncio.to_thread(self._backend.get, f"{repo}:{tag}")
-        self._publish("tag", image.id, name=f"{repo}:{tag}")
         return web.Response(status=201)
 
     # DELETE /images/{name}?force=&noprune=
@@ -277,15 +263,7 @@ class ImagesApi:
         noprune = query_bool(request.query, "noprune")
         name = request.match_info["name"]
         items = await asyncio.to_thread(self._backend.remove, name, force, noprune)
-        self._publish_removals(items)
         return json_response(deletes_to_wire(items))
-
-    def _publish_removals(self, items: Iterable[tuple[str, str]]) -> None:
-        for kind, value in items:
-            if kind == "Untagged":
-                self._publish("untag", value, name=value)
-            elif kind == "Deleted":
-                self._publish("delete", value, name=value)
 
     # POST /images/create?fromSrc=-&repo=&tag=&message=&changes=&platform=
     async def create(self, request: web.Request) -> web.StreamResponse:
@@ -313,7 +291,6 @@ class ImagesApi:
             image = await asyncio.to_thread(
                 self._backend.import_rootfs, body, ref, changes, message, platform
             )
-        self._publish("import", image.id, name=image.id)
         stream = JsonStream(request)
         async with stream:
             await stream.send({"status": image.id})
@@ -321,21 +298,24 @@ class ImagesApi:
 
     # POST /images/load?quiet=
     async def load(self, request: web.Request) -> web.StreamResponse:
-        quiet = query_bool(request.query, "quiet")
+        # `quiet` only silences progress bars in dockerd; skiff sends none, and the
+        # lines (renamed tags, "Loaded image: ...") go out either way, as dockerd's do.
+        query_bool(request.query, "quiet")
         loop = asyncio.get_running_loop()
         stream = JsonStream(request)
+        sent: set[str] = set()
 
         def progress(line: str) -> None:
-            if not quiet:
-                asyncio.run_coroutine_threadsafe(stream.send({"status": line}), loop).result()
+            sent.add(line)
+            message = {"stream": line + "\n"}
+            asyncio.run_coroutine_threadsafe(stream.send(message), loop).result()
 
         async with stream:
             with body_reader(request, loop) as body:
                 lines = await asyncio.to_thread(self._backend.load, body, progress)
             for line in lines:
-                await stream.send({"stream": line + "\n"})
-                ref = line.split(": ", 1)[-1]
-                self._publish("load", ref, name=ref)
+                if line not in sent:
+                    await stream.send({"stream": line + "\n"})
         return stream.response
 
     # GET /images/get?names=a&names=b and GET /images/{name}/get
@@ -356,8 +336,6 @@ class ImagesApi:
             writer.finish()
 
         await asyncio.to_thread(run)
-        for name in names:
-            self._publish("save", name, name=name)
         await response.write_eof()
         return response
 
@@ -371,7 +349,6 @@ class ImagesApi:
             label=filters.label, label_not=filters.label_not, until=filters.until
         )
         items, reclaimed = await asyncio.to_thread(self._backend.prune, prune_all, narrowed)
-        self._publish_removals(items)
         if self._events is not None:
             self._events.publish(Event("image", "prune", attributes={"reclaimed": str(reclaimed)}))
         return json_response(
@@ -385,8 +362,11 @@ class ImagesApi:
             raise InvalidArgument(f"unknown bootstrap kind: {kind} (known: busybox)")
         ref = query_str(request.query, "ref") or "busybox:latest"
         image = await asyncio.to_thread(self._backend.bootstrap_busybox, ref)
-        self._publish("import", image.id, name=ref)
         return json_response(summary_to_wire(image), status=201)
+
+    # /info
+    async def contribute_info(self, info: SystemInfo) -> None:
+        info.images = len(await asyncio.to_thread(self._backend.list, True))
 
     # /system/df
     async def contribute_disk_usage(self, usage: DiskUsage, kinds: frozenset[str]) -> None:

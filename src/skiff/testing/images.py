@@ -21,6 +21,7 @@ import json
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -38,6 +39,7 @@ from skiff.services.images import (
 if TYPE_CHECKING:
     import os
 
+EventHook = Callable[[str, str, dict[str, str]], None]  # as ImageService's on_event
 _CHANGES = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "WORKDIR", "VOLUME"}
 _CHANGES |= {"STOPSIGNAL", "ONBUILD"}
 
@@ -108,7 +110,8 @@ def apply_changes(config: ImageConfig, changes: builtins.list[str]) -> ImageConf
 class FakeImageBackend:
     """Implements skiff.services.images.ImageBackend in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_event: EventHook | None = None) -> None:
+        self.on_event = on_event
         self.images: dict[str, Image] = {}
         self.tags: dict[str, str] = {}  # familiar "repo:tag" -> image id
         self.layers: dict[str, bytes] = {}  # diff id -> layer tar bytes
@@ -172,6 +175,11 @@ class FakeImageBackend:
     def _set_tag(self, ref: str, image_id: str) -> None:
         _check_ref(ref)
         self.tags[ref] = image_id
+        self._event("tag", image_id, name=ref)
+
+    def _event(self, action: str, image_id: str, **attributes: str) -> None:
+        if self.on_event is not None:
+            self.on_event(action, image_id, attributes)
 
     def _view(self, image_id: str) -> Image:
         image = self.images[image_id]
@@ -217,12 +225,11 @@ class FakeImageBackend:
                     continue
                 if not _labels_match(image.config.labels, filters.label):
                     continue
-                if filters.reference and not any(
-                    fnmatch.fnmatchcase(t.rsplit(":", 1)[0], p) or fnmatch.fnmatchcase(t, p)
-                    for t in image.repo_tags
-                    for p in filters.reference
-                ):
-                    continue
+                if filters.reference:
+                    tags = [t for t in image.repo_tags if _ref_match(filters.reference, t)]
+                    if not tags:
+                        continue
+                    image = replace(image, repo_tags=tags)
                 out.append(image)
             return sorted(out, key=lambda i: i.created_unix, reverse=True)
 
@@ -281,6 +288,7 @@ class FakeImageBackend:
             items: builtins.list[tuple[str, str]] = []
             if by_ref and len(tags) > 1:
                 del self.tags[normalized]
+                self._event("untag", image_id, name=normalized)
                 return [("Untagged", normalized)]
             if not by_ref and len(tags) > 1 and not force:
                 raise Conflict(
@@ -289,6 +297,7 @@ class FakeImageBackend:
                 )
             for ref in sorted(tags):
                 del self.tags[ref]
+                self._event("untag", image_id, name=ref)
                 items.append(("Untagged", ref))
             if image_id in self.in_use:
                 return items
@@ -304,6 +313,7 @@ class FakeImageBackend:
 
     def _delete(self, image_id: str, noprune: bool) -> builtins.list[tuple[str, str]]:
         image = self.images.pop(image_id)
+        self._event("delete", image_id)
         items = [("Deleted", image_id)]
         used = {d for i in self.images.values() for d in i.diff_ids}
         for diff_id in image.diff_ids:
@@ -362,9 +372,6 @@ class FakeImageBackend:
             for entry in manifest:
                 config = json.loads(read(entry["Config"]))
                 layers = [read(path) for path in entry["Layers"]]
-                if progress is not None:
-                    for _ in layers:
-                        progress("Loading layer")
                 fields = config.get("config") or {}
                 image = self.add(
                     None,
@@ -378,6 +385,10 @@ class FakeImageBackend:
                     for ref in tags:
                         self._set_tag(normalize(ref), image.id)
                 lines += [f"Loaded image: {t}" for t in tags] or [f"Loaded image ID: {image.id}"]
+                self._event("load", image.id)
+            if progress is not None:  # as the real service does: the final lines too
+                for line in lines:
+                    progress(line)
             return lines
 
     def save(self, refs: builtins.list[str], out: BinaryIO) -> None:
@@ -466,10 +477,16 @@ class FakeImageBackend:
         return image.chain_id
 
     def set_in_use(self, in_use: InUse) -> None:
-        self.in_use = in_use()
+        self.in_use = {u if isinstance(u, str) else u.image_id for u in in_use()}
 
     def gc(self) -> tuple[int, int]:
         return (0, 0)
+
+
+def _ref_match(patterns: tuple[str, ...], ref: str) -> bool:
+    """dockerd's reference filter: a pattern without a tag matches the name."""
+    name = ref.rsplit(":", 1)[0]
+    return any(fnmatch.fnmatchcase(ref if ":" in p else name, p) for p in patterns)
 
 
 def _labels_match(labels: dict[str, str], wanted: tuple[str, ...]) -> bool:
