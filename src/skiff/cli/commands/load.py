@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -45,8 +44,8 @@ def run(ctx: CliContext, argv: list[str], prog: str = "load") -> int:
                 print(f"open {ns.input}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
                 return 1
         else:
-            if os.isatty(sys.stdin.fileno()):
+            if sys.stdin.isatty():
                 raise InvalidArgument("requested load from stdin, but stdin is empty")
             source = sys.stdin.buffer
-        quiet = ns.quiet or not os.isatty(sys.stdout.fileno())
+        quiet = ns.quiet or not sys.stdout.isatty()
         return print_messages(ctx.client().load_images(source, quiet=quiet))

@@ -15,7 +15,7 @@ def run(ctx: CliContext, argv: list[str], prog: str = "save") -> int:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("-o", "--output", default="", help="write to a file, instead of STDOUT")
     ns = p.parse_args(argv)
-    if not ns.output and os.isatty(sys.stdout.fileno()):
+    if not ns.output and sys.stdout.isatty():
         raise InvalidArgument(
             "cowardly refusing to save to a terminal. Use the -o flag or redirect"
         )
