@@ -5,7 +5,7 @@
         cfg = op.put_bytes(config_json)            # small blob, leased
         staged = op.stage(cfg, [layer, ...])       # unpack + manifest: still invisible
         op.publish([(staged, ["docker.io/library/x:1"])])   # ONE transaction: visible
-    # leaving the block drops the lease; on failure, what the lease held is swept
+    # leaving the block drops the lease and sweeps what it held that nothing uses
 
 Crash safety: every blob and snapshot is written before the transaction that lets an
 image refer to it, and is on the lease from the moment it exists (a blob of unknown
@@ -85,11 +85,14 @@ class Ingest:
         tb: TracebackType | None,
     ) -> None:
         self.meta.delete_lease(self.lease)
-        if exc_type is not None and self._collect is not None:
+        if self._collect is not None:
+            # Nothing of a refused load stays behind, nor the archive's stray files
+            # (VERSION, json, ...) that a good load stored and never used.
             try:
-                self._collect()  # nothing of a refused load stays behind
+                self._collect()
             except Exception:
-                pass
+                if exc_type is None:
+                    raise
 
     def _ref(self) -> str:
         self._n += 1

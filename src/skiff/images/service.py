@@ -48,6 +48,8 @@ from skiff.services.images import (
 if TYPE_CHECKING:
     from skiff.content.types import Store
     from skiff.metadata.db import ImageRecord, MetadataStore
+    from skiff.services.images import ImageBackend
+    from skiff.services.system import SystemInfo
     from skiff.snapshots.types import Snapshotter
 
 EventHook = Callable[[str, str, dict[str, str]], None]  # (action, image id, attributes)
@@ -286,6 +288,12 @@ class ImageService:
     def remove(
         self, ref_or_id: str, force: bool = False, noprune: bool = False
     ) -> builtins.list[tuple[str, str]]:
+        records = self._remove(ref_or_id, force, noprune)
+        if any(kind == "Deleted" for kind, _ in records):
+            self.gc()  # layers go with the last image that had them, as in Docker
+        return records
+
+    def _remove(self, ref_or_id: str, force: bool, noprune: bool) -> builtins.list[tuple[str, str]]:
         image_id = self._resolve(ref_or_id)
         names = self.meta.refs_of(image_id)
         users = [u for u in self._users() if u.image_id == image_id]
@@ -619,9 +627,9 @@ class ImageService:
             try:
                 if names:
                     for n in names:
-                        deleted += self.remove(n)
+                        deleted += self._remove(n, False, False)
                 else:
-                    deleted += self.remove(rec.id)
+                    deleted += self._remove(rec.id, False, False)
             except (Conflict, NotFound):
                 continue
         after = self._layer_sizes()
@@ -662,6 +670,11 @@ class ImageService:
 
     def count(self) -> int:
         return len(self.meta.images())
+
+    async def contribute_info(self, info: SystemInfo) -> None:
+        """InfoProvider: the image count and storage driver of `/info`."""
+        info.images = self.count()
+        info.driver = "overlay2"
 
     def _event(self, action: str, image_id: str, attributes: dict[str, str]) -> None:
         if self._on_event is not None:
@@ -797,3 +810,8 @@ def parse_until(text: str, now: float | None = None) -> int:
     if parts and "".join(a + b for a, b in parts) == value:
         return int(now - sum(float(a) * _UNITS[b] for a, b in parts))
     raise InvalidArgument(f"failed to parse value as time or duration: {text!r}")
+
+
+def _conforms(svc: ImageService) -> ImageBackend:
+    """mypy checks here that ImageService implements the protocol the API consumes."""
+    return svc
