@@ -42,7 +42,6 @@ from skiff.services.images import (
     ImageConfig,
     ImageFilters,
 )
-from skiff.services.system import SystemInfo
 
 LIST_FILTERS = ("dangling", "label", "before", "since", "reference", "until")
 PRUNE_FILTERS = ("dangling", "label", "label!", "until")
@@ -363,10 +362,6 @@ class ImagesApi:
         ref = query_str(request.query, "ref") or "busybox:latest"
         image = await asyncio.to_thread(self._backend.bootstrap_busybox, ref)
         return json_response(summary_to_wire(image), status=201)
-
-    # /info
-    async def contribute_info(self, info: SystemInfo) -> None:
-        info.images = len(await asyncio.to_thread(self._backend.list, True))
 
     # /system/df
     async def contribute_disk_usage(self, usage: DiskUsage, kinds: frozenset[str]) -> None:

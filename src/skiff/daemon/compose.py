@@ -86,7 +86,7 @@ def compose(config: DaemonConfig) -> Daemon:
     images = ImageService.open(config.data_root, on_event=image_events)
     images_api = ImagesApi(images, events)
     registry.add_routes(images_api.routes())
-    registry.add_info_provider(images_api)
+    registry.add_info_provider(images)  # image count, storage driver
     registry.add_disk_usage_provider(images_api)
 
     async def close_images() -> None:
