@@ -16,6 +16,15 @@ COMMANDS: dict[str, str] = {
     "events": "skiff.cli.commands.events",
     "system": "skiff.cli.commands.system",
     "tls": "skiff.cli.commands.tls",
+    "image": "skiff.cli.commands.image",
+    "images": "skiff.cli.commands.images",
+    "inspect": "skiff.cli.commands.inspect",
+    "history": "skiff.cli.commands.history",
+    "tag": "skiff.cli.commands.tag",
+    "rmi": "skiff.cli.commands.rmi",
+    "import": "skiff.cli.commands.import_",
+    "save": "skiff.cli.commands.save",
+    "load": "skiff.cli.commands.load",
 }
 
 USAGE = """Usage:  skiff [OPTIONS] COMMAND
@@ -24,10 +33,20 @@ A container engine that does what Docker does
 
 Commands:
   events      Get real time events from the server
+  history     Show the history of an image
+  images      List images
+  import      Import the contents from a tarball to create a filesystem image
   info        Display system-wide information
+  inspect     Return low-level information on skiff objects
+  load        Load an image from a tar archive or STDIN
+  rmi         Remove one or more images
+  save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
   version     Show the skiff version information
 
 Management Commands:
+  image       Manage images (ls, inspect, history, tag, rm, import, save, load, prune,
+              bootstrap)
   system      Manage skiff (df, info, events)
   tls         Make TLS certificates for remote access (tls init DIR)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,11 +11,12 @@ def print_formatted(
     fmt: str, items: Sequence[Any], headers: Mapping[str, str] | None = None
 ) -> None:
     """Print with a docker --format string; `json` alone means one JSON line per item."""
+    from skiff.cli.format import format_items, go_json
+
     if fmt == "json":
         for item in items:
-            print(json.dumps(item, separators=(",", ":")))
+            print(go_json(item))
         return
-    from skiff.cli.format import format_items
 
     sys.stdout.write(format_items(fmt, items, headers))
 
@@ -39,3 +39,63 @@ def bytes_binary(size: float) -> str:
         size /= 1024.0
         i += 1
     return f"{size:.4g}{units[i]}"
+
+
+def human_size_precision(size: float, precision: int = 3) -> str:
+    """docker's units.HumanSizeWithPrecision (`docker images`, `docker history`: "1.98MB")."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.{precision}g}{units[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    """docker's units.HumanDuration ("Less than a second", "About a minute", "3 weeks")."""
+    whole = int(seconds)
+    if whole < 1:
+        return "Less than a second"
+    if whole == 1:
+        return "1 second"
+    if whole < 60:
+        return f"{whole} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def since(unix_seconds: float, now: float | None = None) -> str:
+    """ "3 seconds ago", as docker's CREATED columns show it."""
+    import time
+
+    current = time.time() if now is None else now
+    return human_duration(current - unix_seconds) + " ago"
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to `width` characters, the last one "…"."""
+    if len(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    return text[: width - 1] + "…"
+
+
+def truncate_id(image_id: str) -> str:
+    """docker's stringid.TruncateID: drop "sha256:", keep 12 hex characters."""
+    return image_id.partition(":")[2][:12] if ":" in image_id else image_id[:12]

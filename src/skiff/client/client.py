@@ -6,7 +6,7 @@ import http.client
 import json
 import socket
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urlencode
 
 from skiff.client.errors import ApiError, DaemonUnreachable
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import ssl
 
 QueryValue = str | int | bool | list[str] | None
+Body = bytes | BinaryIO | None  # a file-like body goes out chunked, as it is read
 
 
 # NamedTuples, not dataclasses, and ssl imported only for TLS: the CLI's start-up time
@@ -109,7 +110,7 @@ class Client:
         method: str,
         path: str,
         query: Mapping[str, QueryValue] | None = None,
-        body: bytes | None = None,
+        body: Body = None,
         headers: Mapping[str, str] | None = None,
         *,
         timeout: float | None = None,
@@ -139,7 +140,7 @@ class Client:
         method: str,
         path: str,
         query: Mapping[str, QueryValue] | None = None,
-        body: bytes | None = None,
+        body: Body = None,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         conn, response = self._open(method, path, query, body, headers, timeout=self.timeout)
@@ -157,7 +158,7 @@ class Client:
         method: str,
         path: str,
         query: Mapping[str, QueryValue] | None = None,
-        body: bytes | None = None,
+        body: Body = None,
         headers: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """JSON messages as the daemon streams them (one per line, or back to back)."""
@@ -170,6 +171,17 @@ class Client:
                     obj, end = decoder.raw_decode(text)
                     yield obj
                     text = text[end:].lstrip()
+        finally:
+            conn.close()
+
+    def stream_raw(
+        self, method: str, path: str, query: Mapping[str, QueryValue] | None = None
+    ) -> Iterator[bytes]:
+        """The response body in chunks as it arrives (`docker save`'s tar)."""
+        conn, response = self._open(method, path, query, timeout=None)
+        try:
+            while chunk := response.read1(1 << 20):
+                yield chunk
         finally:
             conn.close()
 
@@ -200,6 +212,78 @@ class Client:
         if filters:
             query["filters"] = encode_filters(filters)
         return self.stream_json("GET", "/events", query)
+
+    # -- images ---------------------------------------------------------------------
+
+    def images(
+        self,
+        all: bool = False,
+        filters: Mapping[str, list[str]] | None = None,
+        digests: bool = False,
+    ) -> list[dict[str, Any]]:
+        query: dict[str, QueryValue] = {"all": all or None, "digests": digests or None}
+        if filters:
+            query["filters"] = encode_filters(filters)
+        result: list[dict[str, Any]] = self.get_json("/images/json", query)
+        return result
+
+    def inspect_image(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get_json(f"/images/{name}/json")
+        return result
+
+    def image_history(self, name: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get_json(f"/images/{name}/history")
+        return result
+
+    def tag_image(self, source: str, repo: str, tag: str | None = None) -> None:
+        self.request("POST", f"/images/{source}/tag", {"repo": repo, "tag": tag})
+
+    def remove_image(
+        self, name: str, force: bool = False, noprune: bool = False
+    ) -> list[dict[str, str]]:
+        query: dict[str, QueryValue] = {"force": force or None, "noprune": noprune or None}
+        result: list[dict[str, str]] = self.request("DELETE", f"/images/{name}", query).json()
+        return result
+
+    def import_image(
+        self,
+        source: BinaryIO,
+        repo: str | None = None,
+        tag: str | None = None,
+        message: str | None = None,
+        changes: list[str] | None = None,
+        platform: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        query: dict[str, QueryValue] = {
+            "fromSrc": "-",
+            "repo": repo,
+            "tag": tag,
+            "message": message,
+            "changes": changes or None,
+            "platform": platform,
+        }
+        headers = {"Content-Type": "application/x-tar"}
+        return self.stream_json("POST", "/images/create", query, source, headers)
+
+    def load_images(self, source: BinaryIO, quiet: bool = False) -> Iterator[dict[str, Any]]:
+        headers = {"Content-Type": "application/x-tar"}
+        return self.stream_json("POST", "/images/load", {"quiet": quiet}, source, headers)
+
+    def save_images(self, names: list[str]) -> Iterator[bytes]:
+        return self.stream_raw("GET", "/images/get", {"names": names})
+
+    def prune_images(self, filters: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+        query: dict[str, QueryValue] = {}
+        if filters:
+            query["filters"] = encode_filters(filters)
+        result: dict[str, Any] = self.request("POST", "/images/prune", query).json()
+        return result
+
+    def bootstrap_image(self, kind: str, ref: str | None = None) -> dict[str, Any]:
+        """skiff's own: make an image from the host (busybox-static), no registry."""
+        query: dict[str, QueryValue] = {"kind": kind, "ref": ref}
+        result: dict[str, Any] = self.request("POST", "/skiff/images/bootstrap", query).json()
+        return result
 
 
 def _error_message(data: bytes, reason: str) -> str:

@@ -14,16 +14,19 @@ Services publish events with `events.publish(Event("image", "tag", actor_id=...,
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from skiff.api.images import ImagesApi
 from skiff.api.registry import ApiRegistry
 from skiff.api.system import SystemApi
 from skiff.daemon.config import DaemonConfig
-from skiff.services.events import EventBus
+from skiff.images.service import ImageService
+from skiff.services.events import Event, EventBus
 from skiff.services.system import HostInfo
 from skiff.version import __version__
 
@@ -78,5 +81,46 @@ def compose(config: DaemonConfig) -> Daemon:
     registry.add_info_provider(host)
     registry.add_routes(SystemApi(registry, events).routes())
 
-    # Image and container services plug in here (see the module docstring).
+    image_events = ThreadEvents(events, "image")
+    daemon.on_start.append(image_events.start)
+    images = ImageService.open(config.data_root, on_event=image_events)
+    images_api = ImagesApi(images, events)
+    registry.add_routes(images_api.routes())
+    registry.add_info_provider(images)  # image count, storage driver
+    registry.add_disk_usage_provider(images_api)
+
+    async def close_images() -> None:
+        await asyncio.to_thread(images.close)
+
+    daemon.on_stop.append(close_images)
+    # Container services plug in here (see the module docstring).
     return daemon
+
+
+class ThreadEvents:
+    """An event hook for services that work in worker threads: the bus belongs to the
+    event loop, so events are handed to it with call_soon_threadsafe."""
+
+    def __init__(self, events: EventBus, kind: str) -> None:
+        self._events = events
+        self._kind = kind
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self, action: str, actor_id: str, attributes: dict[str, str]) -> None:
+        event = Event(
+            self._kind, action, actor_id=actor_id, attributes={"name": actor_id, **attributes}
+        )
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None:
+            self._loop = running
+            self._events.publish(event)
+        elif self._loop is not None:
+            self._loop.call_soon_threadsafe(self._events.publish, event)
+        else:
+            self._events.publish(event)  # before serving: no loop, no subscribers yet
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()

@@ -40,11 +40,14 @@ class ApiServer:
 
 
 @contextmanager
-def serve_api(path: str, extra_routes: Iterable[Route] = ()) -> Iterator[ApiServer]:
+def serve_api(
+    path: str, extra_routes: Iterable[Route] = (), events: EventBus | None = None
+) -> Iterator[ApiServer]:
+    """`events`: the bus the routes under test publish on (one is made if not given)."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="skiff-test-api", daemon=True)
     thread.start()
-    events = EventBus()
+    events = events if events is not None else EventBus()
     registry = ApiRegistry()
     registry.add_routes(SystemApi(registry, events).routes())
     registry.add_routes(extra_routes)

@@ -33,11 +33,13 @@ def summarize(df: dict[str, Any]) -> list[dict[str, str]]:
     volumes = df.get("Volumes") or []
     cache = df.get("BuildCache") or []
     img_size = int(df.get("LayersSize") or 0)
-    img_reclaim = sum(
-        max(0, i.get("Size", 0) - max(0, i.get("SharedSize", 0)))
+    # docker's formatter: what images with containers use is kept, the rest reclaimable
+    img_used = sum(
+        int(i.get("Size", 0)) - int(i.get("SharedSize", 0))
         for i in images
-        if not i.get("Containers")
+        if i.get("Containers") and i.get("Size", -1) != -1 and i.get("SharedSize", -1) != -1
     )
+    img_reclaim = img_size - img_used
     ctr_size = sum(int(c.get("SizeRw") or 0) for c in containers)
     ctr_reclaim = sum(int(c.get("SizeRw") or 0) for c in containers if c.get("State") != "running")
 

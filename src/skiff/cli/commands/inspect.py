@@ -1,0 +1,50 @@
+"""`skiff inspect` / `skiff image inspect`: low-level information as a JSON array, like
+`docker inspect`. Objects that are not found are reported at the end (exit 1); the found
+ones are still printed, as docker does. Images only, until containers exist."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from skiff.cli.args import add_format, parser
+from skiff.cli.context import CliContext
+from skiff.client import ApiError
+
+
+def indent_json(value: Any) -> str:
+    """Go's json.MarshalIndent(v, "", "    "), with its HTML escaping."""
+    text = json.dumps(value, indent=4, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def run(ctx: CliContext, argv: list[str], prog: str = "inspect") -> int:
+    p = parser(prog, "Display detailed information on one or more images")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    add_format(p)
+    p.add_argument("--type", default="", help="only this type of object (image)")
+    ns = p.parse_args(argv)
+    if ns.type not in ("", "image"):
+        print(f'"{ns.type}" is not a valid value for --type', file=sys.stderr)
+        return 1
+    client = ctx.client()
+    found: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for name in ns.names:
+        try:
+            found.append(client.inspect_image(name))
+        except ApiError as exc:
+            generic = prog == "inspect" and exc.status == 404
+            errors.append(f"Error: No such object: {name}" if generic else str(exc))
+    if ns.format:
+        from skiff.cli.format import format_items
+
+        if found:
+            sys.stdout.write(format_items(ns.format, found))
+    else:
+        print(indent_json(found))
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+        return 1
+    return 0
