@@ -106,10 +106,19 @@ def stage1(chan: Channel, args: InitArgs) -> None:
                 flags |= NS_FLAGS[ns.type]
         if flags:
             sc.unshare(flags)
+        # init shares our end of the channel: it must not speak ("hooks")
+        # before we have said "pid", or create reads them out of order. It
+        # waits until we close `release` (or exit).
+        hold, release = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
+            os.close(release)
+            os.read(hold, 1)
+            os.close(hold)
             init(chan, args)
+        os.close(hold)
         chan.send("pid", pid=pid)
+        os.close(release)
     except BaseException as e:
         _fail(chan, e)
     os._exit(0)
