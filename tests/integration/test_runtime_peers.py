@@ -60,6 +60,15 @@ def test_docker_run_passes_the_exit_code_and_stderr(dockerd: PrivateDockerd, run
 
 
 @BOTH
+def test_docker_run_exec_errors_become_126_and_127(dockerd: PrivateDockerd, runtime: str) -> None:
+    # dockerd reads the runtime's create error: "permission denied" is 126,
+    # "executable file not found" / "no such file or directory" is 127.
+    assert run(dockerd, runtime, DOCKER_IMAGE, "/etc/passwd")[0] == 126
+    assert run(dockerd, runtime, DOCKER_IMAGE, "nosuchcmd")[0] == 127
+    assert run(dockerd, runtime, DOCKER_IMAGE, "/nosuch")[0] == 127
+
+
+@BOTH
 def test_docker_run_stdin(dockerd: PrivateDockerd, runtime: str) -> None:
     code, out, err = run(dockerd, runtime, "-i", DOCKER_IMAGE, "cat", input="hello\n")
     assert (code, out) == (0, "hello\n"), err

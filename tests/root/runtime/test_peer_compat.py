@@ -102,3 +102,17 @@ def test_create_keeps_its_protocol_order_when_stage1_is_slow(runtime: Runtime) -
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_program_that_cannot_run_fails_create_in_runcs_words(runtime: Runtime) -> None:
+    # dockerd turns these create errors into exit codes 126 and 127.
+    for name, program, words in (
+        ("noexec", "/etc/passwd", 'exec: "/etc/passwd": permission denied'),
+        ("dir", "/etc", 'exec: "/etc": permission denied'),
+        ("missing", "/nope", 'exec: "/nope": no such file or directory'),
+    ):
+        bundle = runtime.bundle(name, [program])
+        proc = runtime("create", "--bundle", bundle, name, check=False)
+        assert proc.returncode != 0
+        assert words in proc.stderr
+        assert not os.path.exists(os.path.join(runtime.root, name))
