@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -112,6 +113,31 @@ def processes_naming(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def shim_socket(pid: int) -> str | None:
+    """The socket a containerd-shim-runc-v2 listens on (None if `pid` is no shim).
+
+    A shim removes its socket when it exits, but not when it is killed.
+    """
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    return shim_socket_for(argv)
+
+
+def shim_socket_for(argv: list[str]) -> str | None:
+    """containerd 1.6 names it /run/containerd/s/<sha256 of "address/namespace/id">."""
+    if not argv or not argv[0].endswith("containerd-shim-runc-v2"):
+        return None
+    flags = {flag: value for flag, value in itertools.pairwise(argv) if flag[:1] == "-"}
+    try:
+        key = f"{flags['-address']}/{flags['-namespace']}/{flags['-id']}"
+    except KeyError:
+        return None
+    return os.path.join("/run/containerd/s", hashlib.sha256(key.encode()).hexdigest())
 
 
 def wait_exit(pid: int, timeout: float) -> bool:
@@ -292,7 +318,13 @@ class Peer:
         stray = processes_naming(self.base)
         if stray:
             problems.append(f"processes left: {stray}")
+            sockets = [s for s in map(shim_socket, stray) if s]
             kill_and_wait(stray)
+            for path in sockets:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
         for name in (self.cgroup_name, self.slice):
             cgroups = remove_cgroups(name)
             if cgroups:
