@@ -8,7 +8,7 @@ Field names stay close to the spec's so the spec doubles as documentation.
 
 from __future__ import annotations
 
-from skiff.oci.spec_reader import INT64, UINT32, UINT64, Reader, SpecError, check_int
+from skiff.oci.spec_reader import INT64, UINT32, UINT64, Reader, SpecError, check_int, child_path
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = (
@@ -294,14 +294,25 @@ class Cpu:
         self.idle = r.opt_int("idle", *INT64)
 
 
+def blkio_weight(r: Reader, key: str) -> int | None:
+    """A blkio weight: 10..1000, or 0 for "not set" (dockerd sends 0 when no
+    --blkio-weight was given, and runc leaves the cgroup's weight alone then)."""
+    value = r.opt_int(key, 0, 1000)
+    if value == 0:
+        return None
+    if value is not None and value < 10:
+        raise SpecError(child_path(r.path, key), f"{value} is below the minimum 10")
+    return value
+
+
 class WeightDevice:
     __slots__ = ("leaf_weight", "major", "minor", "weight")
 
     def __init__(self, r: Reader) -> None:
         self.major = r.integer("major", required=True, lo=INT64[0], hi=INT64[1])
         self.minor = r.integer("minor", required=True, lo=INT64[0], hi=INT64[1])
-        self.weight = r.opt_int("weight", 10, 1000)
-        self.leaf_weight = r.opt_int("leafWeight", 10, 1000)
+        self.weight = blkio_weight(r, "weight")
+        self.leaf_weight = blkio_weight(r, "leafWeight")
 
 
 class ThrottleDevice:
@@ -325,8 +336,8 @@ class BlockIO:
     )
 
     def __init__(self, r: Reader) -> None:
-        self.weight = r.opt_int("weight", 10, 1000)
-        self.leaf_weight = r.opt_int("leafWeight", 10, 1000)
+        self.weight = blkio_weight(r, "weight")
+        self.leaf_weight = blkio_weight(r, "leafWeight")
         self.weight_device = r.objs("weightDevice", WeightDevice)
         self.throttle_read_bps = r.objs("throttleReadBpsDevice", ThrottleDevice)
         self.throttle_write_bps = r.objs("throttleWriteBpsDevice", ThrottleDevice)

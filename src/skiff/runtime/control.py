@@ -220,6 +220,29 @@ def resume(root: str, container_id: str) -> None:
     cgroup.thaw()
 
 
+def update(root: str, container_id: str, resources: dict[str, object]) -> None:
+    """Apply new limits to a live container's cgroup (`docker update`).
+
+    Only the fields given are written, as runc does. The saved config is left
+    as it was: nothing after create reads its resources back.
+    """
+    from skiff.oci.runtime_spec import Resources, SpecError
+    from skiff.oci.spec_reader import Reader
+
+    state = ContainerState.load(root, container_id)
+    status = state.status()
+    if status not in (st.CREATED, st.RUNNING, st.PAUSED):
+        raise Conflict(f"cannot update container {container_id}: it is {status}")
+    try:
+        parsed = Resources(Reader(resources, "linux.resources"))
+    except SpecError as e:
+        raise InvalidArgument(f"--resources: {e}") from None
+    cgroup = _cgroup(state)
+    if cgroup is None:
+        raise Conflict(f"container {container_id} has no cgroup to update")
+    cgroup.apply(parsed)
+
+
 def list_states(root: str) -> list[ContainerState]:
     try:
         names = sorted(os.listdir(root))

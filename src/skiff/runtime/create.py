@@ -73,6 +73,7 @@ def create(
     pid_file: str | None = None,
     console: socket.socket | None = None,
     preserve_fds: int = 0,
+    systemd_cgroup: bool = False,
 ) -> ContainerState:
     validate_id(container_id)
     bundle = os.path.abspath(bundle)
@@ -103,7 +104,7 @@ def create(
 
         from skiff.cgroups import open_manager
 
-        cgroup = open_manager(config.linux.cgroups_path, container_id)
+        cgroup = open_manager(config.linux.cgroups_path, container_id, systemd=systemd_cgroup)
         cgroup.create()
         state.cgroup_paths = cgroup.paths()
         add_default_device_rules(config)

@@ -13,6 +13,7 @@ program must be a child of the one that unshared.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from skiff.linux import syscalls as sc
@@ -107,9 +108,10 @@ def stage1(chan: Channel, args: InitArgs) -> None:
                 flags |= NS_FLAGS[ns.type]
         if flags:
             sc.unshare(flags)
-        # Both stages write to one channel: init waits until its pid is sent,
-        # so `create` always hears "pid" before anything init says.
-        hold, release = os.pipe()
+        # init shares our end of the channel: it must not speak ("hooks")
+        # before we have said "pid", or create reads them out of order. It
+        # waits until we close `release` (or exit).
+        hold, release = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
             os.close(release)
@@ -288,8 +290,15 @@ def find_executable(args: list[str], env: dict[str, str]) -> str:
         raise ValueError("process.args: no program to run")
     name = args[0]
     if "/" in name:
-        if not os.path.exists(name):
-            raise FileNotFoundError(f'exec: "{name}": no such file or directory')
+        # Checked before `start`, as runc's exec.LookPath does, so that create
+        # fails with runc's words: dockerd maps "permission denied" to exit
+        # code 126 and "no such file or directory" to 127.
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            raise FileNotFoundError(f'exec: "{name}": no such file or directory') from None
+        if stat.S_ISDIR(mode) or not mode & 0o111:
+            raise PermissionError(f'exec: "{name}": permission denied')
         return name
     for d in env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
         ":"

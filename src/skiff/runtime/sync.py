@@ -10,8 +10,9 @@ that into ChildError.
     cgroup add(stage-1) ──go────▶ join namespaces by path
                         ◀─userns─ unshare(user)                (only with a new
     write uid/gid maps ─mapped──▶ become root in it             user namespace)
-                                  unshare(the rest) ─fork────▶
-                        ◀──pid─── report init's host pid, exit
+                                  unshare(the rest) ─fork────▶ (waits on a pipe
+                        ◀──pid─── report init's host pid, ───▶  until stage-1
+                                  release init, exit            has said "pid")
                                                                 hostname, mounts,
                                                                 devices, sysctls
                         ◀─────────────────────────────hooks─── ask for hooks

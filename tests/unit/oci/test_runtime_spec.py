@@ -67,3 +67,14 @@ def test_user_namespace_needs_mappings() -> None:
     doc = with_change(["linux", "namespaces"], [{"type": "user"}, {"type": "uts"}])
     with pytest.raises(SpecError, match="uidMappings"):
         parse_config(doc)
+
+
+def test_blkio_weight_zero_means_unset() -> None:
+    # dockerd writes "blockIO": {"weight": 0} when no --blkio-weight is given.
+    config = parse_config(with_change(["linux", "resources"], {"blockIO": {"weight": 0}}))
+    block_io = config.linux.resources.block_io
+    assert block_io is not None
+    assert block_io.weight is None
+    doc = with_change(["linux", "resources"], {"blockIO": {"weight": 5}})
+    with pytest.raises(SpecError, match=r"^linux.resources.blockIO.weight: 5 is below"):
+        parse_config(doc)

@@ -38,6 +38,7 @@ def command(g: Globals, argv: list[str]) -> int:
             pid_file=p.opt("pid-file"),
             console=console,
             preserve_fds=p.number("preserve-fds"),
+            systemd_cgroup=g.systemd_cgroup,
         )
     finally:
         if console is not None:

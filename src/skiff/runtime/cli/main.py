@@ -27,6 +27,7 @@ COMMANDS = {
     "resume": "pause",
     "spec": "spec",
     "features": "features",
+    "update": "update",
 }
 
 GLOBAL_FLAGS = [
@@ -46,13 +47,16 @@ SPEC_VERSION = "1.0.2"
 
 
 class Globals:
-    __slots__ = ("command", "log", "log_format", "root")
+    __slots__ = ("command", "log", "log_format", "root", "systemd_cgroup")
 
     def __init__(self, root: str, log: str | None, log_format: str, command: str) -> None:
         self.root = root
         self.log = log
         self.log_format = log_format
         self.command = command
+        # cgroupsPath is "slice:prefix:name" (containerd's SystemdCgroup option,
+        # dockerd's native.cgroupdriver=systemd); only create reads it.
+        self.systemd_cgroup = False
 
 
 def usage() -> str:
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         g.root = p.text("root", "/run/skiff-runtime")
         g.log = p.opt("log")
         g.log_format = p.text("log-format", "text")
+        g.systemd_cgroup = p.flag("systemd-cgroup")
         if p.flag("version"):
             print(f"skiff-runtime version {VERSION}\nspec: {SPEC_VERSION}")
             return 0

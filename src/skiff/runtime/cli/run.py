@@ -62,6 +62,7 @@ def command(g: Globals, argv: list[str]) -> int:
             pid_file=p.opt("pid-file"),
             console=theirs,
             preserve_fds=p.number("preserve-fds"),
+            systemd_cgroup=g.systemd_cgroup,
         )
     finally:
         if theirs is not None:
