@@ -110,7 +110,7 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
     cgroup = _cgroup(state)
     from skiff.runtime.init import preload
 
-    preload(config)
+    preload(config, terminal=process.terminal)
     parent, child = Channel.pair()
     joiner = os.fork()
     if joiner == 0:

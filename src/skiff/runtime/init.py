@@ -181,7 +181,7 @@ def init(chan: Channel, args: InitArgs) -> None:
         os._exit(127 if isinstance(e, FileNotFoundError) else 126)
 
 
-def preload(config: RuntimeConfig) -> None:
+def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
     """Import, before forking, all that the container's side will need.
 
     After pivot_root or setns(mnt) the host's Python library is out of sight,
@@ -192,7 +192,9 @@ def preload(config: RuntimeConfig) -> None:
     import select  # noqa: F401
     import signal  # noqa: F401
 
-    if config.process is not None and config.process.terminal:
+    if terminal is None:
+        terminal = config.process is not None and config.process.terminal
+    if terminal:
         import fcntl  # noqa: F401
         import socket  # noqa: F401
         import struct  # noqa: F401
