@@ -109,6 +109,7 @@ class MetadataStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -191,6 +192,14 @@ class MetadataStore:
             rows = self._db.execute("SELECT id FROM images WHERE parent=?", (image_id,))
             return [r[0] for r in rows.fetchall()]
 
+    def layer_size(self, chain_id: str) -> int | None:
+        """The recorded unpacked size of a layer any image has at this chain id."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)
+            ).fetchone()
+            return int(row[0]) if row is not None else None
+
     def delete_image(self, image_id: str) -> None:
         """Delete an image and every reference to it, in one transaction."""
         with self.transaction():
@@ -248,6 +257,10 @@ class MetadataStore:
             ).fetchall():
                 out.setdefault(image_id, []).append(name)
         return out
+
+    def all_refs_flat(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT name FROM refs ORDER BY name")]
 
     # leases
 

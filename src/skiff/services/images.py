@@ -204,9 +204,9 @@ class ImageBackend(Protocol):
 
         By reference: untag; delete the image when that was its last reference.
         By id: delete, refused (Conflict) when it has several tags unless forced.
-        Refused (Conflict, Docker's wording) when a container uses it unless forced
-        (forced: the tags go, the image stays while in use). `noprune` keeps untagged
-        parents."""
+        Refused (Conflict, Docker's wording) when a container uses it unless forced;
+        a running container's image is never deleted (forced by name: only untagged).
+        `noprune` keeps untagged parents."""
         ...
 
     def import_rootfs(

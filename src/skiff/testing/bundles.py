@@ -8,40 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-
-
-def find_busybox() -> str:
-    for path in ("/bin/busybox", "/usr/bin/busybox"):
-        if os.path.exists(path):
-            return path
-    found = shutil.which("busybox")
-    if not found:
-        raise FileNotFoundError("busybox not found: install busybox-static")
-    return found
 
 
 def make_busybox_rootfs(dest: str) -> str:
-    busybox = find_busybox()
-    os.makedirs(dest, exist_ok=True)
-    os.chmod(dest, 0o755)  # a container root must be searchable by any uid
-    for d in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "var"):
-        os.makedirs(os.path.join(dest, d), exist_ok=True)
-    os.chmod(os.path.join(dest, "tmp"), 0o1777)
-    shutil.copy2(busybox, os.path.join(dest, "bin/busybox"))
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
-    for applet in applets.stdout.split():
-        link = os.path.join(dest, "bin", applet)
-        if applet != "busybox" and not os.path.lexists(link):
-            os.symlink("busybox", link)
-    with open(os.path.join(dest, "etc/passwd"), "w") as f:
-        f.write(
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
-        )
-    with open(os.path.join(dest, "etc/group"), "w") as f:
-        f.write("root:x:0:\nnobody:x:65534:\n")
-    return dest
+    from skiff.images.busybox import make_rootfs
+
+    return make_rootfs(dest)
 
 
 def make_bundle(
@@ -71,3 +43,9 @@ def make_bundle(
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(spec, f, indent=1)
     return bundle
+
+
+def find_busybox() -> str:
+    from skiff.images.busybox import find_busybox as find
+
+    return find()
