@@ -77,6 +77,7 @@ class Puller:
         self,
         ref: Reference,
         on_layer: Callable[[int, Descriptor], None] | None = None,
+        on_config: Callable[[Descriptor], None] | None = None,
     ) -> PullResult:
         repo = self.client.repository(ref.domain, ref.path, display=ref.familiar_name)
         reference = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
@@ -98,6 +99,8 @@ class Puller:
             self.protect(image.config.digest)
             self._put_small(image.config, repo.read_blob(image.config))
             downloaded += 1
+        if on_config is not None:
+            on_config(image.config)
         downloaded += self._layers(repo, image.layers, on_layer)
         self.progress(ProgressEvent(f"Digest: {top.digest}"))
         return PullResult(ref, top, manifest, image.config, image.layers, downloaded)
