@@ -81,8 +81,10 @@ class Puller:
     ) -> PullResult:
         repo = self.client.repository(ref.domain, ref.path, display=ref.familiar_name)
         reference = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
-        self.progress(ProgressEvent(f"Pulling from {ref.path}", reference))
         top, data = repo.get_manifest(reference)
+        # After the manifest, as dockerd: an unknown image fails before the stream starts
+        # (a real 404 at the API, which `docker run` relies on).
+        self.progress(ProgressEvent(f"Pulling from {ref.path}", reference))
         manifest, manifest_data = top, data
         if mt.is_index(top.media_type):
             chosen = select_platform(parse_index(data, repo.what(reference)), self.platform,
