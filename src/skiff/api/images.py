@@ -31,7 +31,7 @@ from aiohttp import web
 from skiff.api.app import json_response, request_api_version
 from skiff.api.bridge import ResponseWriter, body_reader
 from skiff.api.query import query_bool, query_filters, query_list, query_str
-from skiff.api.registry import DiskUsage, Route
+from skiff.api.registry import DiskUsage, Handler, Route
 from skiff.api.streams import JsonStream
 from skiff.errors import InvalidArgument, Unsupported
 from skiff.services.events import Event, EventBus
@@ -203,9 +203,16 @@ def familiar_match(pattern: str, ref: str) -> bool:
 class ImagesApi:
     """Route table and `/system/df` provider for images."""
 
-    def __init__(self, backend: ImageBackend, events: EventBus | None = None) -> None:
+    def __init__(
+        self,
+        backend: ImageBackend,
+        events: EventBus | None = None,
+        pull: Handler | None = None,
+    ) -> None:
         self._backend = backend
         self._events = events
+        # `POST /images/create?fromImage=` is a pull: the distribution API answers it.
+        self._pull = pull
 
     def routes(self) -> list[Route]:
         return [
@@ -269,10 +276,9 @@ class ImagesApi:
         query = request.query
         source = query_str(query, "fromSrc")
         if query_str(query, "fromImage"):
-            raise Unsupported(
-                "pulling images is not supported yet: skiff has no registry client; "
-                "use `skiff image bootstrap busybox`, `docker load` or `docker import`"
-            )
+            if self._pull is None:
+                raise Unsupported("pulling images is not configured in this daemon")
+            return await self._pull(request)
         if source != "-":
             if not source:
                 raise InvalidArgument("fromImage or fromSrc is required")

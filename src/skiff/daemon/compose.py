@@ -21,11 +21,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from skiff.api.distribution import DistributionApi
 from skiff.api.images import ImagesApi
 from skiff.api.registry import ApiRegistry
 from skiff.api.system import SystemApi
 from skiff.daemon.config import DaemonConfig
+from skiff.distribution.credentials import DockerConfig
 from skiff.images.service import ImageService
+from skiff.services.distribution import DistributionService
 from skiff.services.events import Event, EventBus
 from skiff.services.system import HostInfo
 from skiff.version import __version__
@@ -84,7 +87,15 @@ def compose(config: DaemonConfig) -> Daemon:
     image_events = ThreadEvents(events, "image")
     daemon.on_start.append(image_events.start)
     images = ImageService.open(config.data_root, on_event=image_events)
-    images_api = ImagesApi(images, events)
+    distribution = DistributionService(
+        images,
+        credentials=DockerConfig(os.path.join(config.data_root, "registry-auth.json")),
+        insecure=config.insecure_registries,
+        on_event=image_events,
+    )
+    distribution_api = DistributionApi(distribution)
+    registry.add_routes(distribution_api.routes())
+    images_api = ImagesApi(images, events, pull=distribution_api.pull)
     registry.add_routes(images_api.routes())
     registry.add_info_provider(images)  # image count, storage driver
     registry.add_disk_usage_provider(images_api)

@@ -31,6 +31,7 @@ class DaemonConfig:
     debug: bool = False
     tls: TlsFiles | None = None
     insecure_tcp: bool = False
+    insecure_registries: list[str] = field(default_factory=list)
     log_file: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -56,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--insecure-tcp",
         action="store_true",
         help="allow plain TCP without TLS: anyone who can reach the port is root",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        help="registry (HOST[:PORT]) to reach over plain HTTP; loopback ones always may be",
     )
     p.add_argument("--log-file", default="", help="JSON log file (default EXEC_ROOT/skiffd.log)")
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
@@ -86,5 +93,6 @@ def config_from_args(ns: argparse.Namespace) -> DaemonConfig:
         debug=ns.debug,
         tls=tls,
         insecure_tcp=ns.insecure_tcp,
+        insecure_registries=list(ns.insecure_registry),
         log_file=ns.log_file or os.path.join(exec_root, LOG_NAME),
     )
