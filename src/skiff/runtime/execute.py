@@ -108,9 +108,11 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
             if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
                 ns_fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
     cgroup = _cgroup(state)
-    from skiff.runtime.init import preload
+    from skiff.runtime.init import preload, preload_console
 
     preload(config)
+    if process.terminal:  # the container's own process may have none
+        preload_console()
     parent, child = Channel.pair()
     joiner = os.fork()
     if joiner == 0:

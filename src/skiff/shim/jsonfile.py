@@ -211,14 +211,17 @@ class LineSplitter:
         buf = self._buf + data if self._buf else data
         start = 0
         while True:
-            end = buf.find(b"\n", start)
-            if end < 0:
+            # A newline within one buffer's length ends a line; a full buffer
+            # without one is a piece of a longer line.
+            end = buf.find(b"\n", start, start + BUFFER_SIZE)
+            if end >= 0:
+                self._emit(self.stream, buf[start : end + 1], self._time_of_line_end())
+                start = end + 1
+            elif len(buf) - start >= BUFFER_SIZE:
+                self._emit(self.stream, buf[start : start + BUFFER_SIZE], self._time_of_piece())
+                start += BUFFER_SIZE
+            else:
                 break
-            self._emit(self.stream, buf[start : end + 1], self._time_of_line_end())
-            start = end + 1
-        while len(buf) - start >= BUFFER_SIZE:
-            self._emit(self.stream, buf[start : start + BUFFER_SIZE], self._time_of_piece())
-            start += BUFFER_SIZE
         self._buf = buf[start:]
 
     def close(self) -> None:

@@ -122,6 +122,13 @@ def test_splitter_cuts_long_lines_into_partials_with_the_first_time() -> None:
     assert all(e[0] == "stderr" for e in rec.entries)
 
 
+def test_splitter_cuts_a_long_line_that_arrives_in_one_read() -> None:
+    rec = Recorder()
+    s = LineSplitter("stdout", rec.emit, rec.clock)
+    s.feed(b"a\n" + b"z" * (2 * BUFFER_SIZE + 5) + b"\nb\n")
+    assert [len(e[1]) for e in rec.entries] == [2, BUFFER_SIZE, BUFFER_SIZE, 6, 2]
+
+
 def read_lines(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
