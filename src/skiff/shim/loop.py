@@ -10,7 +10,7 @@ for; `refresh(handler)` brings the selector in line after its state changed.
 from __future__ import annotations
 
 import heapq
-import selectors
+import select
 import time
 
 TYPE_CHECKING = False
@@ -18,8 +18,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-READ = selectors.EVENT_READ
-WRITE = selectors.EVENT_WRITE
+READ = select.EPOLLIN
+WRITE = select.EPOLLOUT
+# Hang-up and error wake a reader too: its read then sees the end or the error.
+_READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
 
 
 class Handler:
@@ -54,7 +56,7 @@ class Timer:
 
 class Loop:
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
+        self._epoll = select.epoll()
         self._watched: dict[int, tuple[int, Handler]] = {}
         self._timers: list[Timer] = []
         self.running = False
@@ -65,20 +67,20 @@ class Loop:
         current = self._watched.get(fd)
         if events == 0:
             if current is not None and current[1] is handler:
-                self._sel.unregister(fd)
+                self._epoll.unregister(fd)
                 del self._watched[fd]
             return
         if current is None:
-            self._sel.register(fd, events, handler)
+            self._epoll.register(fd, events)
         elif current != (events, handler):
-            self._sel.modify(fd, events, handler)
+            self._epoll.modify(fd, events)
         self._watched[fd] = (events, handler)
 
     def forget(self, handler: Handler) -> None:
         """Stop watching the handler's fd; call before closing it."""
         current = self._watched.get(handler.fd)
         if current is not None and current[1] is handler:
-            self._sel.unregister(handler.fd)
+            self._epoll.unregister(handler.fd)
             del self._watched[handler.fd]
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
@@ -89,14 +91,21 @@ class Loop:
     def run(self) -> None:
         self.running = True
         while self.running:
-            timeout = None
+            timeout = -1.0
             if self._timers:
                 timeout = max(0.0, self._timers[0].when - time.monotonic())
-            for key, mask in self._sel.select(timeout):
-                handler = key.data
-                if mask & READ and self._is_watched(handler):
+            for fd, mask in self._epoll.poll(timeout):
+                watched = self._watched.get(fd)
+                if watched is None:
+                    continue
+                events, handler = watched
+                if mask & _READABLE and events & READ:
                     handler.on_readable()
-                if mask & WRITE and self._is_watched(handler):
+                if (
+                    mask & (WRITE | select.EPOLLERR)
+                    and events & WRITE
+                    and self._is_watched(handler)
+                ):
                     handler.on_writable()
             now = time.monotonic()
             while self._timers and self._timers[0].when <= now:
@@ -109,4 +118,4 @@ class Loop:
         return current is not None and current[1] is handler
 
     def close(self) -> None:
-        self._sel.close()
+        self._epoll.close()

@@ -4,160 +4,125 @@
 
 Why: a fresh Python interpreter per container costs about 6.7 MiB; a child
 forked from a process that has already imported everything a shim runs shares
-those pages and costs a fraction of that. So this process imports the shim
-once, freezes its objects out of the garbage collector's reach (a collection
-would touch, and so copy, every page they are on), and forks:
+those pages and pays only for the pages it writes. So this process imports the
+shim, runs its common paths once (warm_up), freezes its objects out of the
+garbage collector's reach (a collection would write to, and so copy, every
+page they are on), and then only accepts and forks:
 
-    skiffd ──{"op":"spawn"}──▶ parent ── fork ──▶ child ── setsid, fork ──▶ shim
-                                 │                  └─ exits: the shim is re-parented
-                                 └─ waits the child,    to init (or a subreaper above
-                                    closes its copy      skiffd), out of the reach of
-                                    of the connection    both parent and skiffd
-    skiffd ◀──────────────── reply (the container's state, or create's error) ── shim
+    skiffd ─connect─▶ parent: accept, fork ─▶ child: read the request
+                        (nothing else: every      ping: answer the parent's pid
+                         page it writes after     spawn: setsid, fork ─▶ shim
+                         a fork becomes private           exit: the shim is re-parented
+                         in that child)                   to init, away from the parent
+                                                          and from skiffd
+    skiffd ◀──────── reply (the container's state, or create's error) ────── shim
 
 The shim answers the spawn request itself, on the connection it inherits, once
-the container is created. The parent never waits for a shim, so it stays
-single-threaded and small, and killing it (or skiffd) leaves shims running.
-It is single-threaded on purpose: fork is only safe without threads.
+the container is created. SIGCHLD is ignored here, so the kernel reaps the
+short-lived children, and killing the parent (or skiffd) leaves every shim
+running. It is single-threaded on purpose: fork is only safe without threads.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import signal
 import socket
 import sys
+import time
 
 from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.shim import protocol as p
 from skiff.shim import server  # imported here so that every shim shares its pages
-from skiff.shim.loop import READ, Handler, Loop
 
 
-class Client(Handler):
-    def __init__(self, parent: Parent, sock: socket.socket) -> None:
-        self.parent = parent
-        self.sock = sock
-        self.fd = sock.fileno()
-        sock.setblocking(False)
-        self.buf = b""
+def serve_forever(listener: socket.socket) -> None:
+    """Accept and fork; nothing else happens in this process.
 
-    def events(self) -> int:
-        return READ
-
-    def on_readable(self) -> None:
+    Every page this loop writes after a fork becomes a private copy in that
+    child (the child then alone holds the old page), so the loop touches as
+    few objects as it can: the request is read and handled in the child.
+    """
+    # The C method: no socket object, no enum conversions.
+    accept = listener._accept  # type: ignore[attr-defined]
+    fork, close, parent_pid = os.fork, os.close, os.getpid()
+    while True:
         try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.close()
-            return
-        self.buf += data
-        while b"\n" in self.buf and self.fd >= 0:
-            line, _, self.buf = self.buf.partition(b"\n")
-            self.parent.handle(self, line)
-        if len(self.buf) > p.MAX_LINE:
-            self.close()
+            fd, _ = accept()
+        except InterruptedError:
+            continue
+        except OSError:  # EMFILE and the like: let a client retry
+            time.sleep(0.1)
+            continue
+        if fork() == 0:
+            _handle(listener, fd, parent_pid)  # never returns
+        close(fd)
 
-    def reply(self, doc: dict[str, object]) -> None:
+
+def _handle(listener: socket.socket, fd: int, parent_pid: int) -> None:
+    """In the forked child: answer a ping, or become the session leader whose
+    child is the shim. SIGCHLD is ignored in the parent, so this child's exit
+    needs no wait there."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        listener.close()
+        conn = socket.socket(fileno=fd)
+        conn.settimeout(10)
         try:
-            self.sock.setblocking(True)
-            self.sock.settimeout(5)
-            self.sock.sendall(p.encode(doc))
-            self.sock.setblocking(False)
-        except OSError:
-            self.close()
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            self.parent.loop.forget(self)
-            self.parent.clients.discard(self)
-            self.sock.close()
-            self.fd = -1
-
-
-class Listener(Handler):
-    def __init__(self, parent: Parent, sock: socket.socket) -> None:
-        self.parent = parent
-        self.sock = sock
-        self.fd = sock.fileno()
-        sock.setblocking(False)
-
-    def events(self) -> int:
-        return READ
-
-    def on_readable(self) -> None:
-        try:
-            sock, _ = self.sock.accept()
-        except BlockingIOError:
-            return
-        client = Client(self.parent, sock)
-        self.parent.clients.add(client)
-        self.parent.loop.refresh(client)
-
-
-class Parent:
-    def __init__(self, listener: socket.socket) -> None:
-        self.loop = Loop()
-        self.listener = listener
-        self.clients: set[Client] = set()
-        self.loop.refresh(Listener(self, listener))
-
-    def handle(self, client: Client, line: bytes) -> None:
-        try:
-            msg = p.decode(line)
+            msg = p.decode(_read_line(conn))
             op = msg.get("op")
             if op == "ping":
-                client.reply({"ok": True, "pid": os.getpid()})
+                conn.sendall(p.encode({"ok": True, "pid": parent_pid}))
+                code = 0
             elif op == "spawn":
-                req = p.SpawnRequest.from_dict(msg)
-                req.dir = os.path.abspath(req.dir)
-                req.bundle = os.path.abspath(req.bundle)
-                if not os.path.isdir(req.dir):
-                    raise NotFound(f"no such folder: {req.dir}")
-                self.spawn(client, req)
+                req = _spawn_request(msg)
+                os.setsid()
+                if os.fork() == 0:
+                    _become_shim(conn, req)  # never returns
+                code = 0
             else:
                 raise InvalidArgument(f"unknown op: {op!r}")
         except Exception as e:
-            client.reply(p.error_reply(e))
-
-    def spawn(self, client: Client, req: p.SpawnRequest) -> None:
-        child = os.fork()
-        if child == 0:
             try:
-                os.setsid()
-                if os.fork() == 0:
-                    self.become_shim(client, req)
-            finally:
-                os._exit(0)
-        # The shim answers on its own copy of the connection; ours is done.
-        client.close()
-        os.waitpid(child, 0)
+                conn.sendall(p.encode(p.error_reply(e)))
+            except OSError:
+                pass
+    finally:
+        os._exit(code)
 
-    def become_shim(self, client: Client, req: p.SpawnRequest) -> None:
-        """In the forked shim: drop all the parent holds, then serve one container."""
-        try:
-            reply = client.sock
-            reply.setblocking(True)
-            self.loop.close()
-            self.listener.close()
-            for other in self.clients:
-                if other is not client:
-                    other.sock.close()
-            _redirect_stdio(os.path.join(req.dir, p.Layout.SHIM_LOG))
-            _close_other_fds(keep={reply.fileno()})
-            server.serve(req, reply)
-        except BaseException:
-            import traceback
 
-            traceback.print_exc()
-        os._exit(1)
+def _read_line(conn: socket.socket) -> bytes:
+    buf = b""
+    while b"\n" not in buf and len(buf) <= p.MAX_LINE:
+        data = conn.recv(65536)
+        if not data:
+            break
+        buf += data
+    return buf.partition(b"\n")[0]
 
-    def run(self) -> None:
-        self.loop.run()
+
+def _spawn_request(msg: dict[str, object]) -> p.SpawnRequest:
+    req = p.SpawnRequest.from_dict(msg)
+    req.dir = os.path.abspath(req.dir)
+    req.bundle = os.path.abspath(req.bundle)
+    if not os.path.isdir(req.dir):
+        raise NotFound(f"no such folder: {req.dir}")
+    return req
+
+
+def _become_shim(conn: socket.socket, req: p.SpawnRequest) -> None:
+    try:
+        conn.settimeout(None)
+        _redirect_stdio(os.path.join(req.dir, p.Layout.SHIM_LOG))
+        _close_other_fds(keep={conn.fileno()})
+        server.serve(req, conn)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    os._exit(1)
 
 
 def _redirect_stdio(log_path: str) -> None:
@@ -217,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     except (Conflict, OSError) as e:
         print(f"skiff shim parent: {e}", file=sys.stderr)
         return 1
-    parent = Parent(listener)
+    # Children are not waited for: each exits at once, and the kernel reaps them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    server.warm_up()
     # Everything imported so far is shared with every shim; keep the collector's hands off.
     gc.collect()
     gc.freeze()
     try:
-        parent.run()
+        serve_forever(listener)
     except KeyboardInterrupt:
         pass
     return 0

@@ -76,7 +76,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import asdict, dataclass, field
 
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified, SkiffError, Unavailable
 
@@ -121,7 +120,8 @@ class ShimError(SkiffError):
 
 
 def encode(doc: dict[str, object]) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+    # json.dumps without options: it reuses one encoder instead of building one.
+    return json.dumps(doc).encode() + b"\n"
 
 
 def decode(line: bytes) -> dict[str, object]:
@@ -153,7 +153,7 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
 
 
 def frame_json(kind: int, doc: dict[str, object]) -> bytes:
-    return frame(kind, json.dumps(doc, separators=(",", ":")).encode())
+    return frame(kind, json.dumps(doc).encode())
 
 
 class FrameDecoder:
@@ -204,26 +204,64 @@ def _int(doc: dict[str, object], key: str, default: int | None = None) -> int:
     return value
 
 
-@dataclass
-class SpawnRequest:
+class Message:
+    """A message with typed fields; `FIELDS` lists them in wire order.
+
+    Plain classes rather than dataclasses: the shim parent imports this before
+    it forks, and dataclasses would bring inspect, ast and more into every shim.
+    """
+
+    __slots__: tuple[str, ...] = ()
+    FIELDS: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Message)
+            and type(other) is type(self)
+            and (self.to_dict() == other.to_dict())
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+class SpawnRequest(Message):
     """What a shim needs to own one container.
 
     `dir` is the container's folder (the shim's socket, pid, exit and log files go
     there); `runtime` is the runtime's command line before its global flags
-    (e.g. ["skiff-runtime"] or ["runc"]); `runtime_root` its --root.
+    (e.g. ["skiff-runtime"] or ["runc"]); `runtime_root` its --root; `log` is
+    LogOptions.to_dict() (empty: json-file at <dir>/log.json, 10m x 3).
     """
 
-    id: str
-    dir: str
-    bundle: str
-    runtime: list[str] = field(default_factory=lambda: ["skiff-runtime"])
-    runtime_root: str = "/run/skiff-runtime"
-    tty: bool = False
-    stdin: bool = False
-    log: dict[str, object] = field(default_factory=dict)  # LogOptions.to_dict()
+    FIELDS = ("id", "dir", "bundle", "runtime", "runtime_root", "tty", "stdin", "log")
+    __slots__ = FIELDS
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def __init__(
+        self,
+        id: str,
+        dir: str,
+        bundle: str,
+        runtime: list[str] | None = None,
+        runtime_root: str = "/run/skiff-runtime",
+        tty: bool = False,
+        stdin: bool = False,
+        log: dict[str, object] | None = None,
+    ) -> None:
+        self.id = id
+        self.dir = dir
+        self.bundle = bundle
+        self.runtime = runtime if runtime is not None else ["skiff-runtime"]
+        self.runtime_root = runtime_root
+        self.tty = tty
+        self.stdin = stdin
+        self.log = log if log is not None else {}
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> SpawnRequest:
@@ -245,23 +283,40 @@ class SpawnRequest:
         )
 
 
-@dataclass
-class ShimState:
-    """The container as its shim sees it. Times are RFC 3339 (empty until they happen)."""
+class ShimState(Message):
+    """The container as its shim sees it. Times are RFC 3339 (empty until they happen).
 
-    id: str
-    status: str
-    pid: int = 0  # the init's host pid while created/running/paused
-    shim_pid: int = 0
-    exit_code: int | None = None  # of the last run
-    started_at: str = ""
-    finished_at: str = ""
-    runs: int = 0  # how many times the init has exited
-    tty: bool = False
-    stdin: bool = False
+    pid is the init's host pid while created/running/paused; exit_code and
+    finished_at are of the last run; runs counts the init's exits.
+    """
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    FIELDS: tuple[str, ...] = ("id", "status", "pid", "shim_pid", "exit_code", "started_at")
+    FIELDS += ("finished_at", "runs", "tty", "stdin")
+    __slots__ = FIELDS
+
+    def __init__(
+        self,
+        id: str,
+        status: str,
+        pid: int = 0,
+        shim_pid: int = 0,
+        exit_code: int | None = None,
+        started_at: str = "",
+        finished_at: str = "",
+        runs: int = 0,
+        tty: bool = False,
+        stdin: bool = False,
+    ) -> None:
+        self.id = id
+        self.status = status
+        self.pid = pid
+        self.shim_pid = shim_pid
+        self.exit_code = exit_code
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.runs = runs
+        self.tty = tty
+        self.stdin = stdin
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> ShimState:
@@ -280,17 +335,19 @@ class ShimState:
         )
 
 
-@dataclass
-class ExitStatus:
+class ExitStatus(Message):
     """How a run ended: also the content of the exit file (exit.json)."""
 
-    exit_code: int
-    started_at: str = ""
-    finished_at: str = ""
-    pid: int = 0
+    FIELDS = ("exit_code", "started_at", "finished_at", "pid")
+    __slots__ = FIELDS
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def __init__(
+        self, exit_code: int, started_at: str = "", finished_at: str = "", pid: int = 0
+    ) -> None:
+        self.exit_code = exit_code
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.pid = pid
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> ExitStatus:
@@ -302,15 +359,15 @@ class ExitStatus:
         )
 
 
-@dataclass
-class ExecState:
-    exec_id: str
-    pid: int
-    running: bool
-    exit_code: int | None = None
+class ExecState(Message):
+    FIELDS = ("exec_id", "pid", "running", "exit_code")
+    __slots__ = FIELDS
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def __init__(self, exec_id: str, pid: int, running: bool, exit_code: int | None = None) -> None:
+        self.exec_id = exec_id
+        self.pid = pid
+        self.running = running
+        self.exit_code = exit_code
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> ExecState:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 # Imported here, not where used: the shim parent imports this module before it
 # forks, so every shim shares these modules instead of loading its own copies.
+import _signal  # type: ignore[import-not-found]  # the wrappers in signal.py convert to enums
+import ctypes
 import errno
 import fcntl
 import json
@@ -55,6 +57,7 @@ HIGH_WATER = 256 * 1024  # output queued for a slow client before the container 
 DRAIN_TIMEOUT = 2.0  # how long output may stay open after its process exited
 KEEP_EXECS = 64  # finished execs remembered for exec-state
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 # Ignored by the shim, reset to default in the runtime it runs (SIGPIPE: Python ignores it).
 IGNORED_SIGNALS = (
     signal.SIGPIPE, signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
@@ -545,8 +548,8 @@ class Reaper(Handler):
         self.shim = shim
         rd, wr = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.fd, self.wr = rd, wr
-        signal.set_wakeup_fd(wr, warn_on_full_buffer=False)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        _signal.set_wakeup_fd(wr, warn_on_full_buffer=False)
+        _signal.signal(signal.SIGCHLD, _ignore)
 
     def events(self) -> int:
         return READ
@@ -1110,7 +1113,7 @@ def serve(req: p.SpawnRequest, reply: socket.socket) -> None:
     _become_subreaper()
     # Only SIGKILL or "shutdown" ends a shim: its container would be orphaned.
     for sig in IGNORED_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+        _signal.signal(sig, _signal.SIG_IGN)
     _unlink(Layout.SOCKET)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(Layout.SOCKET)
@@ -1141,5 +1144,76 @@ def serve(req: p.SpawnRequest, reply: socket.socket) -> None:
     os._exit(0)
 
 
+def _ignore(*_: object) -> None:
+    pass
+
+
 def _become_subreaper() -> None:
     check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def warm_up(rounds: int = 12) -> None:
+    """Run the shim's common paths in the shim parent, before it forks.
+
+    CPython 3.11 rewrites a function's bytecode in place after its first calls
+    (quickening) and fills caches lazily; done once here, that writing happens
+    in the parent's pages, not again in each shim's private copy of them.
+    """
+    folder = f"/tmp/skiff-shim-warm-{os.getpid()}"
+    os.mkdir(folder, 0o700)
+    try:
+        _warm_up(folder, rounds)
+    finally:
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)
+    # The first ctypes call sets up what every later one uses (not the subreaper
+    # itself: the parent must not become one, or shims would be re-parented to it).
+    value = ctypes.c_int()
+    libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
+
+
+def _warm_up(folder: str, rounds: int) -> None:
+    req = p.SpawnRequest("warm", folder, folder, ["true"], folder, log={"max_size": 1 << 20})
+    loop = Loop()
+    shim = Shim(req, loop)
+    ours, theirs = socket.socketpair()
+    conn = Conn(shim, ours)
+    proc = Proc(shim, "", False, shim.writer)
+    out_rd, out_wr = os.pipe2(os.O_CLOEXEC)
+    proc.use_pipes(None, out_rd, os.dup(out_rd))
+    proc.watch()
+    conn.become_stream(proc)
+    conn.stdout = conn.stderr = True
+    proc.attachers.append(conn)
+    theirs.setblocking(False)
+    for i in range(rounds):
+        conn.mode = "request"
+        shim.handle(conn, p.encode({"op": "state"}))
+        shim.handle(conn, p.encode({"op": "nope"}))
+        conn.mode = "stream"
+        os.write(out_wr, b"warm %d\nup" % i)
+        for out in proc.outputs:
+            out.on_readable()
+        conn.on_stream_data(p.frame(p.STDIN, b"x") + p.frame_json(p.RESIZE, {"height": 1}))
+        try:
+            while theirs.recv(65536):
+                pass
+        except BlockingIOError:
+            pass
+        p.check_reply(p.decode(p.encode(shim.ok_state())))
+        p.ExitStatus.from_dict(p.ExitStatus(i, now(), now(), i).to_dict())
+        p.SpawnRequest.from_dict(req.to_dict())
+        parse_signal("SIGKILL")
+        parse_signal(15)
+        exit_code_of(i << 8)
+        loop.call_later(0, lambda: None).cancel()
+    for out in proc.outputs:
+        out.close()
+    os.close(out_wr)
+    conn.close()
+    theirs.close()
+    if shim.writer is not None:
+        shim.writer.close()
+    os.close(shim.devnull)
+    loop.close()
