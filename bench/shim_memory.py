@@ -58,8 +58,9 @@ def private_and_pss(pid: int) -> tuple[int, int]:
 
 
 class Result:
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, cgroup_prefix: str) -> None:
         self.count = count
+        self.cgroup_prefix = cgroup_prefix
         self.used_per_container = 0.0
         self.shim_uss = self.shim_pss = self.init_uss = 0.0
         self.seconds = 0.0
@@ -86,7 +87,7 @@ def measure(count: int, base: str | None = None) -> Result:
         start_new_session=True,
     )
     shims: list[Shim] = []
-    result = Result(count)
+    result = Result(count, prefix)
     try:
         while ping_parent(sock) != parent.pid:
             time.sleep(0.01)

@@ -2,8 +2,9 @@
 
 It is forked by the shim parent (skiff.shim.parent) and detached from it:
 
-    shim parent ──fork──▶ child: setsid ──fork──▶ shim (this module; re-parented
-                           exits at once             away from parent and skiffd)
+    shim parent ──fork──▶ child: reads the request, ──fork──▶ shim (this module;
+                           setsid, exits at once              re-parented away from
+                                                              parent and skiffd)
 
 Then, in the container's folder (its working directory):
 
@@ -21,7 +22,8 @@ Then, in the container's folder (its working directory):
     "shutdown" ──▶ remove shim.sock, exit
 
 Every runtime command runs as a child the loop reaps, so the shim keeps
-serving while one runs. The protocol is in skiff.shim.protocol.
+serving while one runs. The protocol is in skiff.shim.protocol; the stdio of
+the init and of execs in skiff.shim.stdio; client connections in skiff.shim.conn.
 """
 
 from __future__ import annotations
@@ -31,30 +33,26 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # the wrappers in signal.py convert to enums
 import ctypes
 import errno
-import fcntl
 import json
 import os
-import select
 import signal
 import socket
-import struct
-import termios
 import time
 
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified
 from skiff.linux.libc import check, libc
 from skiff.shim import protocol as p
-from skiff.shim.jsonfile import JsonFileWriter, LineSplitter, LogOptions, format_time
-from skiff.shim.loop import READ, WRITE, Handler, Loop, Timer
+from skiff.shim.conn import Conn, Listener
+from skiff.shim.jsonfile import JsonFileWriter, LogOptions, format_time
+from skiff.shim.loop import READ, Handler, Loop
 from skiff.shim.protocol import Layout
+from skiff.shim.stdio import Proc, exit_code_of
 
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-HIGH_WATER = 256 * 1024  # output queued for a slow client before the container is paused
-DRAIN_TIMEOUT = 2.0  # how long output may stay open after its process exited
 KEEP_EXECS = 64  # finished execs remembered for exec-state
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -66,13 +64,6 @@ IGNORED_SIGNALS = (
 
 def now() -> str:
     return format_time(time.time_ns())
-
-
-def exit_code_of(status: int) -> int:
-    """Docker's convention: the exit status, or 128 + the signal that killed it."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -98,447 +89,6 @@ def parse_signal(value: object) -> int:
         if sig is not None:
             return int(sig)
     raise InvalidArgument(f"invalid signal: {value!r}")
-
-
-# --- the container's stdio ----------------------------------------------------
-
-
-class Output(Handler):
-    """A pipe the process writes its stdout or stderr to."""
-
-    def __init__(self, proc: Proc, fd: int, kind: int) -> None:
-        self.proc = proc
-        self.fd = fd
-        self.kind = kind
-
-    def events(self) -> int:
-        return 0 if self.proc.output_paused() else READ
-
-    def on_readable(self) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            self.proc.deliver(self.kind, data)
-        else:
-            self.proc.output_closed(self)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            self.proc.shim.loop.forget(self)
-            os.close(self.fd)
-            self.fd = -1
-
-
-class Stdin(Handler):
-    """The write end of the process's stdin pipe, buffered."""
-
-    def __init__(self, proc: Proc, fd: int) -> None:
-        self.proc = proc
-        self.fd = fd
-        self.buf = bytearray()
-        self.closing = False
-
-    def events(self) -> int:
-        return WRITE if self.buf else 0
-
-    def write(self, data: bytes) -> None:
-        if self.fd < 0 or self.closing:
-            return
-        self.buf += data
-        self.on_writable()
-
-    def on_writable(self) -> None:
-        try:
-            while self.buf:
-                n = os.write(self.fd, self.buf)
-                del self.buf[:n]
-        except BlockingIOError:
-            pass
-        except OSError:  # nobody reads any more (EPIPE): drop what is left
-            self.buf.clear()
-        if not self.buf and self.closing:
-            self._close_now()
-        else:
-            self.proc.shim.loop.refresh(self)
-        self.proc.stdin_drained()
-
-    def close(self) -> None:
-        """Close once what was written has gone in (stdin EOF for the process)."""
-        self.closing = True
-        if not self.buf:
-            self._close_now()
-
-    def _close_now(self) -> None:
-        if self.fd >= 0:
-            self.proc.shim.loop.forget(self)
-            os.close(self.fd)
-            self.fd = -1
-
-    def full(self) -> bool:
-        return len(self.buf) > HIGH_WATER
-
-
-class Pty(Stdin):
-    """The pty master: the process's output (all of it STDOUT) and its stdin."""
-
-    def __init__(self, proc: Proc, fd: int) -> None:
-        super().__init__(proc, fd)
-        self.kind = p.STDOUT
-        self.reading = True
-
-    def events(self) -> int:
-        events = WRITE if self.buf else 0
-        if self.reading and not self.proc.output_paused():
-            events |= READ
-        return events
-
-    def on_readable(self) -> None:
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:  # EIO: every holder of the pty's other side is gone
-            data = b""
-        if data:
-            self.proc.deliver(p.STDOUT, data)
-            return
-        self.reading = False
-        self.proc.output_closed(self)
-
-    def close(self) -> None:
-        # A tty has no stdin EOF to give: closing stdin of `-it` leaves it open.
-        pass
-
-    def close_all(self) -> None:
-        self.reading = False
-        self.buf.clear()
-        self._close_now()
-
-    def resize(self, height: int, width: int) -> None:
-        if self.fd >= 0:
-            fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-
-class Proc:
-    """A process of the container that the shim holds the stdio of: the init or an exec."""
-
-    def __init__(self, shim: Shim, exec_id: str, tty: bool, log: JsonFileWriter | None) -> None:
-        self.shim = shim
-        self.exec_id = exec_id
-        self.tty = tty
-        self.pid = 0
-        self.outputs: list[Output | Pty] = []
-        self.stdin: Stdin | None = None
-        self.pty: Pty | None = None
-        self.attachers: list[Conn] = []
-        self.waiters: list[Conn] = []
-        self.exit_code: int | None = None  # set when reaped
-        self.finished = False  # reaped, output drained, everyone told
-        self.ready_to_finish = True  # the init also waits for the runtime's delete
-        self.drain_timer: Timer | None = None
-        self.splitters: dict[int, LineSplitter] = {}
-        if log is not None:
-
-            def emit(stream: str, line: bytes, time_ns: int) -> None:
-                log.write(stream, line, time_ns)
-
-            self.splitters = {
-                p.STDOUT: LineSplitter("stdout", emit),
-                p.STDERR: LineSplitter("stderr", emit),
-            }
-
-    # stdio set-up
-
-    def use_pipes(self, stdin_fd: int | None, stdout_fd: int, stderr_fd: int) -> None:
-        for fd in (stdin_fd, stdout_fd, stderr_fd):
-            if fd is not None:
-                os.set_blocking(fd, False)
-        if stdin_fd is not None:
-            self.stdin = Stdin(self, stdin_fd)
-        self.outputs = [Output(self, stdout_fd, p.STDOUT), Output(self, stderr_fd, p.STDERR)]
-
-    def use_pty(self, master: int) -> None:
-        os.set_blocking(master, False)
-        self.pty = Pty(self, master)
-        self.stdin = self.pty
-        self.outputs = [self.pty]
-
-    def watch(self) -> None:
-        for out in self.outputs:
-            self.shim.loop.refresh(out)
-
-    # output
-
-    def output_paused(self) -> bool:
-        return any(len(c.out) > HIGH_WATER for c in self.attachers)
-
-    def deliver(self, kind: int, data: bytes) -> None:
-        splitter = self.splitters.get(kind)
-        if splitter is not None:
-            splitter.feed(data)
-        if self.attachers:
-            message = p.frame(kind, data)
-            for conn in list(self.attachers):
-                if conn.wants(kind):
-                    conn.send(message)
-            if self.output_paused():
-                self.watch()
-
-    def output_unpaused(self) -> None:
-        if not self.output_paused():
-            self.watch()
-
-    def output_closed(self, out: Output | Pty) -> None:
-        if isinstance(out, Output):
-            out.close()
-        else:
-            self.shim.loop.refresh(out)
-        splitter = self.splitters.get(out.kind)
-        if splitter is not None and not any(o.kind == out.kind and o.fd >= 0 for o in self.outputs):
-            splitter.close()
-        self.maybe_finish()
-
-    def outputs_open(self) -> bool:
-        return any((o.reading if isinstance(o, Pty) else o.fd >= 0) for o in self.outputs)
-
-    # stdin
-
-    def write_stdin(self, data: bytes) -> None:
-        if self.stdin is not None:
-            self.stdin.write(data)
-
-    def close_stdin(self) -> None:
-        if self.stdin is not None:
-            self.stdin.close()
-
-    def stdin_full(self) -> bool:
-        return self.stdin is not None and self.stdin.full()
-
-    def stdin_drained(self) -> None:
-        if not self.stdin_full():
-            for conn in self.attachers:
-                self.shim.loop.refresh(conn)
-
-    # exit
-
-    def reaped(self, status: int) -> None:
-        self.exit_code = exit_code_of(status)
-        self.maybe_finish()
-
-    def maybe_finish(self) -> None:
-        if self.finished or self.exit_code is None or not self.ready_to_finish:
-            return
-        if not self.outputs_open():
-            self.finish()
-        elif self.drain_timer is None:
-            self.drain_timer = self.shim.loop.call_later(DRAIN_TIMEOUT, self.force_finish)
-
-    def force_finish(self) -> None:
-        """The process exited but something still holds its output open: stop waiting."""
-        for out in self.outputs:
-            for _ in range(64):  # take what is already in the pipe, then give up
-                if out.fd < 0 or self.finished or not self.outputs_open():
-                    break
-                before = out.fd
-                out.on_readable()
-                if out.fd == before and not _readable(out.fd):
-                    break
-        self.finish()
-
-    def finish(self) -> None:
-        if self.finished:
-            return
-        self.finished = True
-        if self.drain_timer is not None:
-            self.drain_timer.cancel()
-        for splitter in self.splitters.values():
-            splitter.close()
-        for out in self.outputs:
-            if isinstance(out, Pty):
-                out.close_all()
-            else:
-                out.close()
-        if self.stdin is not None and not isinstance(self.stdin, Pty):
-            self.stdin.buf.clear()
-            self.stdin.close()
-        code = self.exit_code if self.exit_code is not None else 255
-        self.shim.proc_finished(self)
-        message = p.frame_json(p.EXIT, {"exit_code": code})
-        for conn in list(self.attachers):
-            conn.send(message)
-            conn.close_after_flush()
-        self.attachers.clear()
-
-    def state(self) -> p.ExecState:
-        running = self.exit_code is None and self.pid > 0
-        return p.ExecState(self.exec_id, self.pid, running, self.exit_code)
-
-
-# --- clients ------------------------------------------------------------------
-
-
-class Conn(Handler):
-    """A client connection: requests and replies, then maybe a stream."""
-
-    def __init__(self, shim: Shim, sock: socket.socket) -> None:
-        self.shim = shim
-        self.sock = sock
-        self.fd = sock.fileno()
-        sock.setblocking(False)
-        self.inbuf = b""
-        self.out = bytearray()
-        self.mode = "request"  # request | stream | waiting | closing
-        self.proc: Proc | None = None
-        self.decoder: p.FrameDecoder | None = None
-        self.stdin = self.stdout = self.stderr = self.stdin_once = False
-
-    def events(self) -> int:
-        events = WRITE if self.out else 0
-        if self.mode in ("request", "waiting"):
-            events |= READ
-        elif self.mode == "stream" and self.proc is not None and not self.proc.stdin_full():
-            # An attacher waiting for the next run is not read until it starts, so
-            # that its stdin (and the end of it) goes to that run.
-            events |= READ
-        return events
-
-    def wants(self, kind: int) -> bool:
-        return (kind == p.STDOUT and self.stdout) or (kind == p.STDERR and self.stderr)
-
-    def on_readable(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.on_eof()
-            return
-        if self.mode == "stream":
-            self.on_stream_data(data)
-            return
-        self.inbuf += data
-        while self.mode == "request":
-            line, sep, rest = self.inbuf.partition(b"\n")
-            if not sep:
-                if len(self.inbuf) > p.MAX_LINE:
-                    self.reply({"ok": False, "kind": "InvalidArgument", "error": "line too long"})
-                    self.close_after_flush()
-                return
-            self.inbuf = rest
-            self.shim.handle(self, line)
-        if self.mode == "stream" and self.inbuf:
-            leftover, self.inbuf = self.inbuf, b""
-            self.on_stream_data(leftover)
-
-    def on_stream_data(self, data: bytes) -> None:
-        assert self.decoder is not None
-        for kind, payload in self.decoder.feed(data):
-            proc = self.proc
-            if proc is None:
-                continue
-            if kind == p.STDIN and self.stdin:
-                proc.write_stdin(payload)
-            elif kind == p.CLOSE_STDIN:
-                self.stdin_ended()
-            elif kind == p.RESIZE and proc.pty is not None:
-                try:
-                    size = p.decode(payload)
-                    proc.pty.resize(int(str(size["height"])), int(str(size["width"])))
-                except (p.ProtocolError, KeyError, ValueError, OSError):
-                    pass
-            elif kind == p.DETACH:
-                self.close()
-                return
-        self.shim.loop.refresh(self)
-
-    def stdin_ended(self) -> None:
-        # As moby: with StdinOnce and no tty, the end of the client's stdin closes the
-        # container's; otherwise the container's stdin stays open for later attachers.
-        if self.stdin and self.stdin_once and self.proc is not None and not self.proc.tty:
-            self.proc.close_stdin()
-        self.stdin = False
-
-    def on_eof(self) -> None:
-        if self.mode == "stream":
-            self.stdin_ended()
-        self.close()
-
-    def on_writable(self) -> None:
-        self.flush()
-
-    def send(self, data: bytes) -> None:
-        if self.sock.fileno() < 0:
-            return
-        self.out += data
-        self.flush()
-
-    def reply(self, doc: dict[str, object]) -> None:
-        self.send(p.encode(doc))
-
-    def flush(self) -> None:
-        try:
-            while self.out:
-                n = self.sock.send(self.out)
-                del self.out[:n]
-        except BlockingIOError:
-            pass
-        except OSError:  # the client went away
-            self.close()
-            return
-        if not self.out and self.mode == "closing":
-            self.close()
-            return
-        self.shim.loop.refresh(self)
-        if self.proc is not None and len(self.out) <= HIGH_WATER:
-            self.proc.output_unpaused()
-
-    def become_stream(self, proc: Proc | None) -> None:
-        self.mode = "stream"
-        self.proc = proc
-        self.decoder = p.FrameDecoder()
-        self.shim.loop.refresh(self)
-
-    def close_after_flush(self) -> None:
-        self.mode = "closing"
-        self.flush()
-
-    def close(self) -> None:
-        if self.sock.fileno() < 0:
-            return
-        self.shim.loop.forget(self)
-        self.sock.close()
-        self.mode = "closed"
-        self.shim.conn_closed(self)
-        if self.proc is not None:
-            if self in self.proc.attachers:
-                self.proc.attachers.remove(self)
-            if self in self.proc.waiters:
-                self.proc.waiters.remove(self)
-            self.proc.output_unpaused()
-
-
-class Listener(Handler):
-    def __init__(self, shim: Shim, sock: socket.socket) -> None:
-        self.shim = shim
-        self.sock = sock
-        self.fd = sock.fileno()
-        sock.setblocking(False)
-
-    def events(self) -> int:
-        return READ
-
-    def on_readable(self) -> None:
-        try:
-            sock, _ = self.sock.accept()
-        except BlockingIOError:
-            return
-        self.shim.loop.refresh(Conn(self.shim, sock))
 
 
 class Reaper(Handler):
@@ -1054,10 +604,6 @@ def _read(path: str) -> str:
             return f.read().strip()
     except OSError:
         return ""
-
-
-def _readable(fd: int) -> bool:
-    return fd >= 0 and bool(select.select([fd], [], [], 0)[0])
 
 
 def _unlink(path: str) -> None:

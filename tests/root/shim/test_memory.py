@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
+
+from tests.root.runtime.conftest import Runtime
 
 pytestmark = pytest.mark.root
 
@@ -20,7 +23,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "be
 from shim_memory import MIB, measure  # noqa: E402
 
 
-def test_idle_containers_cost_under_3_mib_each() -> None:
+def test_idle_containers_cost_under_3_mib_each(tmp_path: Path) -> None:
     result = measure(20)
     print(result.report())
     assert (result.shim_pss + result.init_uss) / MIB < 3.0, result.report()
+    runtime = Runtime(tmp_path, tmp_path, "")
+    runtime.cgroup_prefix = result.cgroup_prefix
+    assert not runtime.cgroup_dirs(), "cgroups left behind"
