@@ -195,10 +195,7 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
     if terminal is None:
         terminal = config.process is not None and config.process.terminal
     if terminal:
-        import fcntl  # noqa: F401
-        import socket  # noqa: F401
-        import struct  # noqa: F401
-        import termios  # noqa: F401
+        preload_console()
     import skiff.linux.capabilities
     import skiff.runtime.rootfs
 
@@ -208,6 +205,14 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
         from skiff.runtime import seccomp
 
         seccomp.libseccomp()
+
+
+def preload_console() -> None:
+    """What setup_console imports, for a process with a terminal."""
+    import fcntl  # noqa: F401
+    import socket  # noqa: F401
+    import struct  # noqa: F401
+    import termios  # noqa: F401
 
 
 def write_sysctls(sysctl: dict[str, str], rootfs: str) -> None:

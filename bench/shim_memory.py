@@ -1,0 +1,149 @@
+"""Memory per idle container: N busybox `sleep` containers, each with its shim.
+
+    sudo .venv/bin/python bench/shim_memory.py [-n 100]
+
+Reports, per container:
+    used     growth of MemTotal - MemAvailable over the N containers (the goal:
+             at most 2 MiB; it counts everything: shim, container process, kernel
+             objects such as cgroups, namespaces, mounts and pipes). Other work on
+             the machine adds noise to it; the larger N, the less.
+    shim     the shim's own pages: USS (private) and PSS (shared pages divided
+             among the processes sharing them), from /proc/PID/smaps_rollup
+    init     the same for the container's process
+
+Everything runs under a temporary folder with its own runtime --root and
+cgroup prefix, and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "src"))
+
+from skiff.shim.client import Shim, ShimGone, ping_parent, spawn  # noqa: E402
+from skiff.shim.protocol import SpawnRequest  # noqa: E402
+from skiff.testing.bundles import make_bundle, make_busybox_rootfs  # noqa: E402
+
+MIB = 1024 * 1024
+RUNTIME = [sys.executable, "-m", "skiff.runtime.cli.main"]
+
+
+def used_bytes() -> int:
+    fields = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            name, value = line.split(":", 1)
+            fields[name] = int(value.split()[0]) * 1024
+    return fields["MemTotal"] - fields["MemAvailable"]
+
+
+def private_and_pss(pid: int) -> tuple[int, int]:
+    fields = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                fields[parts[0][:-1]] = int(parts[1]) * 1024
+    return fields["Private_Clean"] + fields["Private_Dirty"], fields["Pss"]
+
+
+class Result:
+    def __init__(self, count: int, cgroup_prefix: str) -> None:
+        self.count = count
+        self.cgroup_prefix = cgroup_prefix
+        self.used_per_container = 0.0
+        self.shim_uss = self.shim_pss = self.init_uss = 0.0
+        self.seconds = 0.0
+
+    def report(self) -> str:
+        return (
+            f"{self.count} idle containers in {self.seconds:.1f}s: "
+            f"used {self.used_per_container / MIB:.2f} MiB/container; "
+            f"shim USS {self.shim_uss / MIB:.2f} MiB, PSS {self.shim_pss / MIB:.2f} MiB; "
+            f"container process USS {self.init_uss / MIB:.2f} MiB"
+        )
+
+
+def measure(count: int, base: str | None = None) -> Result:
+    """Start `count` idle containers through shims, measure, remove everything."""
+    base = base or tempfile.mkdtemp(prefix="skiff-mem-", dir="/tmp")
+    prefix = f"skiff-mem-{uuid.uuid4().hex[:8]}"
+    rootfs = make_busybox_rootfs(os.path.join(base, "rootfs"))
+    sock = os.path.join(base, "parent.sock")
+    rt_root = os.path.join(base, "rt")
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "skiff.shim.parent", "--socket", sock],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    shims: list[Shim] = []
+    result = Result(count, prefix)
+    try:
+        while ping_parent(sock) != parent.pid:
+            time.sleep(0.01)
+        # One container first, so that what is paid once (page cache of the
+        # runtime's files, the parent's first fork) is not counted per container.
+        names = ["warm"] + [f"c{i}" for i in range(count)]
+        t0 = time.monotonic()
+        before = 0
+        pids: list[tuple[int, int]] = []
+        for name in names:
+            folder = os.path.join(base, name)
+            os.makedirs(folder)
+            bundle = make_bundle(
+                os.path.join(folder, "bundle"), rootfs, ["sleep", "3600"], f"/{prefix}-{name}"
+            )
+            req = SpawnRequest(name, folder, bundle, RUNTIME, rt_root)
+            state = spawn(sock, req)
+            shim = Shim(folder)
+            shims.append(shim)
+            shim.start()
+            pids.append((state.shim_pid, state.pid))
+            if name == "warm":
+                time.sleep(1)
+                before = used_bytes()
+        time.sleep(2)  # let the last ones settle (the runtime processes are gone)
+        after = used_bytes()
+        result.seconds = time.monotonic() - t0
+        result.used_per_container = (after - before) / count
+        measured = [(private_and_pss(s), private_and_pss(i)) for s, i in pids[1:]]
+        result.shim_uss = sum(s[0] for s, _ in measured) / count
+        result.shim_pss = sum(s[1] for s, _ in measured) / count
+        result.init_uss = sum(i[0] for _, i in measured) / count
+        return result
+    finally:
+        for shim in shims:
+            try:
+                shim.kill("SIGKILL")
+                shim.wait()
+                shim.shutdown()
+            except (ShimGone, OSError, Exception):
+                pass
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=100, help="containers (default 100)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("needs root", file=sys.stderr)
+        return 1
+    print(measure(args.n).report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
