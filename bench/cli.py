@@ -1,7 +1,7 @@
 """CLI start-up: `skiff images`, `skiff ps`, `skiff version` against an idle skiffd, beside
 the docker CLI's same commands against the same daemon and a bare `python -c pass`.
 
-    .venv/bin/python bench/cli.py [-n ROUNDS] [--skiff-host unix:///...]
+    .venv/bin/python bench/cli.py [-n ROUNDS] [--skiff-host unix:///...] [--baseline SRC]
 
 Without --skiff-host the script starts its own skiffd on a temporary data root, exec root
 and socket, bootstraps a busybox image into it, and stops it by pid at the end. Each round
@@ -9,7 +9,12 @@ runs every command once, in an order that alternates between rounds so machine n
 all of them alike; the skiff commands run as a user runs them (the installed `skiff`
 script beside this interpreter). It prints each command's median and its ratio to
 `python -c pass` (the issue's goal: little more than Python's start-up) and to docker's.
-`skiff ps` and `docker ps` are measured once skiff has them.
+`skiff ps` and `docker ps` are measured once skiff has them. With --baseline SRC (the src/
+folder of another checkout, compiled) the same commands run again from that code, as
+"base images" etc., to compare a change against the code before it:
+
+    git archive HEAD~3 src | tar x -C /tmp/base && python -m compileall -q /tmp/base/src
+    .venv/bin/python bench/cli.py --baseline /tmp/base/src
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ def main() -> int:
     )
     p.add_argument("-n", "--rounds", type=int, default=30)
     p.add_argument("--skiff-host", default=None)
+    p.add_argument("--baseline", default=None, metavar="SRC", help="another checkout's src/")
     ns = p.parse_args()
     bindir = os.path.dirname(sys.executable)
     skiff = os.path.join(bindir, "skiff")
@@ -101,6 +107,11 @@ def main() -> int:
             for command in COMMANDS:
                 if skiff_has(command):
                     cases[f"skiff {command}"] = [skiff, command]
+            if ns.baseline:  # PYTHONPATH comes before the editable install's path
+                for command in COMMANDS:
+                    argv = ["env", f"PYTHONPATH={ns.baseline}", skiff, command]
+                    if works(argv, env):
+                        cases[f"base {command}"] = argv
             if docker:  # only what skiffd serves (no containers API: no `docker ps`)
                 for command in COMMANDS:
                     if works([docker, command], env):
@@ -117,8 +128,9 @@ def main() -> int:
             base = median["python -c pass"]
             print(f"\n{'':18}{'median ms':>10}{'/python':>9}{'/docker':>9}   ({ns.rounds} rounds)")
             for name, ms in median.items():
-                peer = median.get("docker " + name.removeprefix("skiff "))
-                vs_docker = f"{ms / peer:9.2f}" if name.startswith("skiff ") and peer else ""
+                kind, _, command = name.partition(" ")
+                peer = median.get("docker " + command)
+                vs_docker = f"{ms / peer:9.2f}" if kind in ("skiff", "base") and peer else ""
                 print(f"{name:18}{ms:10.1f}{ms / base:9.2f}{vs_docker}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
