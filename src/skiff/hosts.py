@@ -9,9 +9,6 @@ Shared by skiffd (where to listen) and the client (where to connect); pure.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-from urllib.parse import urlsplit
-
 from skiff.errors import InvalidArgument
 
 DEFAULT_EXEC_ROOT = "/run/skiff"
@@ -20,13 +17,29 @@ DEFAULT_HOST = "unix://" + DEFAULT_SOCKET
 DEFAULT_TLS_PORT = 2376
 
 
-class Host(NamedTuple):
-    # A NamedTuple rather than a dataclass: the CLI imports this, and dataclasses costs
-    # ~40 ms of start-up (it imports inspect).
-    scheme: str  # "unix" or "tcp"
-    path: str = ""  # unix socket path
-    address: str = ""  # tcp host
-    port: int = 0
+class Host:
+    # A plain class, not a dataclass or NamedTuple: the CLI imports this, and those import
+    # inspect or typing, which cost more start-up time than the rest of `skiff images`.
+    __slots__ = ("address", "path", "port", "scheme")
+
+    def __init__(self, scheme: str, path: str = "", address: str = "", port: int = 0) -> None:
+        self.scheme = scheme  # "unix" or "tcp"
+        self.path = path  # unix socket path
+        self.address = address  # tcp host
+        self.port = port
+
+    def _key(self) -> tuple[str, str, str, int]:
+        return (self.scheme, self.path, self.address, self.port)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Host) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        scheme, path, address, port = self._key()
+        return f"Host({scheme=}, {path=}, {address=}, {port=})"
 
     def __str__(self) -> str:
         if self.scheme == "unix":
@@ -47,6 +60,8 @@ def parse_host(text: str) -> Host:
             return Host("unix", path=DEFAULT_SOCKET)
         return Host("unix", path=rest)
     if scheme in ("tcp", "https", "http"):
+        from urllib.parse import urlsplit  # only here: the unix path is the CLI's hot one
+
         parts = urlsplit("//" + rest)
         try:
             port = parts.port

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import sys
 import time
 
@@ -49,6 +48,8 @@ def ensure_daemon(client: Client, exec_root: str) -> None:
 
 
 def _start(client: Client, exec_root: str) -> None:
+    import subprocess  # only now: most runs find the daemon up, and subprocess is slow to import
+
     argv = [
         sys.executable,
         "-m",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from skiff.hosts import DEFAULT_EXEC_ROOT, Host, parse_host
 
-SOCKET_NAME = "skiff.sock"
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from skiff.client import Client, TlsConfig
+
+
+SOCKET_NAME = "skiff.sock"
 
 
 def default_exec_root() -> str:

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-TABLE_PREFIX = "table"
+from skiff.cli.table import default_header, preformat, tabulate
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+__all__ = ["Template", "TemplateError", "default_header", "format_items", "go_json", "tabulate"]
+
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\||[^\s|]+')
 
@@ -36,28 +41,37 @@ class _Missing:
 MISSING = _Missing()
 
 
-@dataclass(frozen=True)
+# Plain classes rather than dataclasses: dataclasses imports inspect, slow to start.
 class _Field:
-    path: tuple[str, ...]  # () is "." itself
+    __slots__ = ("path",)
+
+    def __init__(self, path: tuple[str, ...]) -> None:
+        self.path = path  # () is "." itself
 
 
-@dataclass(frozen=True)
 class _Literal:
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 _Arg = _Field | _Literal
 
 
-@dataclass(frozen=True)
 class _Command:
-    func: str | None  # None: a bare value
-    args: tuple[_Arg, ...]
+    __slots__ = ("args", "func")
+
+    def __init__(self, func: str | None, args: tuple[_Arg, ...]) -> None:
+        self.func = func  # None: a bare value
+        self.args = args
 
 
-@dataclass(frozen=True)
 class _Action:
-    pipeline: tuple[_Command, ...]
+    __slots__ = ("pipeline",)
+
+    def __init__(self, pipeline: tuple[_Command, ...]) -> None:
+        self.pipeline = pipeline
 
 
 _Node = str | _Action
@@ -128,7 +142,7 @@ def to_text(value: Any) -> str:
         return "<nil>"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         inner = " ".join(f"{k}:{to_text(v)}" for k, v in sorted(value.items()))
         return f"map[{inner}]"
     if isinstance(value, list | tuple):
@@ -188,7 +202,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 def _lookup(data: Any, path: tuple[str, ...]) -> Any:
     value = data
     for name in path:
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             if name not in value:
                 return MISSING
             value = value[name]
@@ -236,38 +250,6 @@ class Template:
                 value = self._eval(node, data, header)
                 out.append(value if isinstance(value, str) else to_text(value))
         return "".join(out)
-
-
-def default_header(field: str) -> str:
-    """CreatedAt -> CREATED AT, ID -> ID (what docker's headers look like)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", field).upper()
-
-
-def preformat(fmt: str) -> tuple[str, bool]:
-    """Strip the `table` prefix and turn literal \\t and \\n into tab and newline."""
-    is_table = fmt.startswith(TABLE_PREFIX) and (
-        len(fmt) == len(TABLE_PREFIX) or fmt[len(TABLE_PREFIX)].isspace()
-    )
-    if is_table:
-        fmt = fmt[len(TABLE_PREFIX) :]
-    fmt = fmt.strip(" ").replace("\\t", "\t").replace("\\n", "\n")
-    return fmt, is_table
-
-
-def tabulate(lines: Sequence[str], minwidth: int = 10, padding: int = 3) -> list[str]:
-    """Align tab-separated cells like Go's tabwriter as docker uses it (10, 1, 3, ' ')."""
-    rows = [line.split("\t") for line in lines]
-    widths: list[int] = []
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):  # the cell after the last tab is not aligned
-            if i >= len(widths):
-                widths.append(0)
-            widths[i] = max(widths[i], len(cell) + padding, minwidth)
-    out = []
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        out.append(("".join(cells) + row[-1]).rstrip(" ") if row else "")
-    return out
 
 
 def format_items(fmt: str, items: Sequence[Any], headers: Mapping[str, str] | None = None) -> str:

@@ -1,23 +1,35 @@
-"""Small output helpers shared by commands: --format, sizes, JSON."""
+"""Small output helpers shared by commands: --format, sizes, times, JSON.
+
+Imported by every command, so it imports nothing heavy: sizes and durations are plain
+arithmetic, and the template engine (skiff.cli.format) loads only for a format that needs it.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+
+from skiff.cli.table import render_fields
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 def print_formatted(
     fmt: str, items: Sequence[Any], headers: Mapping[str, str] | None = None
 ) -> None:
     """Print with a docker --format string; `json` alone means one JSON line per item."""
+    text = render_fields(fmt, items, headers)
+    if text is not None:
+        sys.stdout.write(text)
+        return
     from skiff.cli.format import format_items, go_json
 
     if fmt == "json":
         for item in items:
             print(go_json(item))
         return
-
     sys.stdout.write(format_items(fmt, items, headers))
 
 

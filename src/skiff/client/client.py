@@ -1,34 +1,42 @@
-"""The client: one `request` method over http.client, typed helpers for each endpoint."""
+"""The client: one `request` method over skiff.client.http, typed helpers for each endpoint.
+
+Start-up time matters here (every CLI command pays it): plain classes rather than
+dataclasses or NamedTuples (which import inspect and typing), no http.client (email,
+urllib), and ssl imported only when a TLS connection is made.
+"""
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
-from urllib.parse import quote, urlencode
 
 from skiff.client.errors import ApiError, DaemonUnreachable
-from skiff.hosts import Host
+from skiff.client.http import encode_query, quote, read_response, send_request
 from skiff.version import API_VERSION
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Iterator, Mapping
+    from typing import Any, BinaryIO
 
-QueryValue = str | int | bool | list[str] | None
-Body = bytes | BinaryIO | None  # a file-like body goes out chunked, as it is read
+    from skiff.client.http import HttpResponse
+    from skiff.hosts import Host
+
+    QueryValue = str | int | bool | list[str] | None
+    Body = bytes | BinaryIO | None  # a file-like body goes out chunked, as it is read
 
 
-# NamedTuples, not dataclasses, and ssl imported only for TLS: the CLI's start-up time
-# matters (dataclasses pulls in inspect, ~40 ms; ssl ~20 ms).
+class TlsConfig:
+    __slots__ = ("ca", "cert", "key", "verify")
 
-
-class TlsConfig(NamedTuple):
-    ca: str | None  # verify the server against this CA (None: system CAs)
-    cert: str | None  # present this client certificate
-    key: str | None
-    verify: bool = True
+    def __init__(
+        self, ca: str | None, cert: str | None, key: str | None, verify: bool = True
+    ) -> None:
+        self.ca = ca  # verify the server against this CA (None: system CAs)
+        self.cert = cert  # present this client certificate
+        self.key = key
+        self.verify = verify
 
     def context(self) -> ssl.SSLContext:
         import ssl
@@ -42,26 +50,13 @@ class TlsConfig(NamedTuple):
         return ctx
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+class Response:
+    __slots__ = ("body", "headers", "status")
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-class Response(NamedTuple):
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers  # names as the daemon sent them
+        self.body = body
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -80,12 +75,26 @@ def _encode_query(query: Mapping[str, QueryValue] | None) -> str:
             pairs.extend((key, v) for v in value)
         else:
             pairs.append((key, str(value)))
-    return "?" + urlencode(pairs) if pairs else ""
+    return "?" + encode_query(pairs) if pairs else ""
 
 
 def encode_filters(filters: Mapping[str, list[str]]) -> str:
     """Docker's map form, as the docker CLI sends it: {"key": {"value": true}}."""
     return json.dumps({k: dict.fromkeys(v, True) for k, v in filters.items()})
+
+
+class _Exchange:
+    """One request's connection and its response, closed together."""
+
+    __slots__ = ("response", "sock")
+
+    def __init__(self, sock: socket.socket, response: HttpResponse) -> None:
+        self.sock = sock
+        self.response = response
+
+    def close(self) -> None:
+        self.response.close()  # the socket closes only once its file has
+        self.sock.close()
 
 
 class Client:
@@ -96,14 +105,31 @@ class Client:
         self.tls = tls
         self.timeout = timeout
 
-    def _connect(self, timeout: float | None) -> http.client.HTTPConnection:
+    def _connect(self, timeout: float | None) -> socket.socket:
+        host = self.host
+        if host.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(timeout)
+                sock.connect(host.path)
+            except OSError:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection((host.address, host.port), timeout)
+        if self.tls is None:
+            return sock
+        try:
+            return self.tls.context().wrap_socket(sock, server_hostname=host.address)
+        except OSError:
+            sock.close()
+            raise
+
+    def _http_host(self) -> str:
         if self.host.scheme == "unix":
-            return _UnixConnection(self.host.path, timeout)
-        if self.tls is not None:
-            return http.client.HTTPSConnection(
-                self.host.address, self.host.port, timeout=timeout, context=self.tls.context()
-            )
-        return http.client.HTTPConnection(self.host.address, self.host.port, timeout=timeout)
+            return "localhost"
+        address = self.host.address
+        return f"[{address}]:{self.host.port}" if ":" in address else f"{address}:{self.host.port}"
 
     def _open(
         self,
@@ -114,26 +140,33 @@ class Client:
         headers: Mapping[str, str] | None = None,
         *,
         timeout: float | None = None,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        conn = self._connect(timeout)
-        url = f"/v{API_VERSION}{quote(path)}{_encode_query(query)}"
+    ) -> _Exchange:
+        target = f"/v{API_VERSION}{quote(path)}{_encode_query(query)}"
         try:
-            conn.request(method, url, body=body, headers=dict(headers or {}))
-            response = conn.getresponse()
+            sock = self._connect(timeout)
         except (ConnectionRefusedError, FileNotFoundError) as exc:
-            conn.close()
             raise DaemonUnreachable(str(self.host), exc.strerror or str(exc)) from None
         except OSError as exc:
-            conn.close()
-            if type(exc).__module__ == "ssl":  # ssl.SSLError, without importing ssl
-                reason = getattr(exc, "reason", None) or str(exc)
-                raise DaemonUnreachable(str(self.host), f"TLS: {reason}") from None
-            raise DaemonUnreachable(str(self.host), str(exc)) from None
-        if response.status >= 400:
-            data = response.read()
-            conn.close()
-            raise ApiError(response.status, _error_message(data, response.reason))
-        return conn, response
+            raise DaemonUnreachable(str(self.host), _reason(exc)) from None
+        file = sock.makefile("rb")
+        try:
+            try:
+                send_request(sock, method, target, self._http_host(), headers, body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon answered before reading all of the body: read its answer
+            response = read_response(file, method)
+            if response.status >= 400:
+                data = response.read()
+                raise ApiError(response.status, _error_message(data, response.reason))
+        except OSError as exc:
+            file.close()
+            sock.close()
+            raise DaemonUnreachable(str(self.host), _reason(exc)) from None
+        except BaseException:
+            file.close()
+            sock.close()
+            raise
+        return _Exchange(sock, response)
 
     def request(
         self,
@@ -143,12 +176,12 @@ class Client:
         body: Body = None,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        conn, response = self._open(method, path, query, body, headers, timeout=self.timeout)
+        exchange = self._open(method, path, query, body, headers, timeout=self.timeout)
         try:
-            data = response.read()
+            data = exchange.response.read()
         finally:
-            conn.close()
-        return Response(response.status, dict(response.getheaders()), data)
+            exchange.close()
+        return Response(exchange.response.status, exchange.response.headers, data)
 
     def get_json(self, path: str, query: Mapping[str, QueryValue] | None = None) -> Any:
         return self.request("GET", path, query).json()
@@ -162,28 +195,28 @@ class Client:
         headers: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """JSON messages as the daemon streams them (one per line, or back to back)."""
-        conn, response = self._open(method, path, query, body, headers, timeout=None)
+        exchange = self._open(method, path, query, body, headers, timeout=None)
         decoder = json.JSONDecoder()
         try:
-            while line := response.readline():
+            for line in _lines(exchange.response):
                 text = line.decode("utf-8", "replace").strip()
                 while text:
                     obj, end = decoder.raw_decode(text)
                     yield obj
                     text = text[end:].lstrip()
         finally:
-            conn.close()
+            exchange.close()
 
     def stream_raw(
         self, method: str, path: str, query: Mapping[str, QueryValue] | None = None
     ) -> Iterator[bytes]:
-        """The response body in chunks as it arrives (`docker save`'s tar)."""
-        conn, response = self._open(method, path, query, timeout=None)
+        """The response body in pieces as it arrives (`docker save`'s tar)."""
+        exchange = self._open(method, path, query, timeout=None)
         try:
-            while chunk := response.read1(1 << 20):
+            while chunk := exchange.response.read_some():
                 yield chunk
         finally:
-            conn.close()
+            exchange.close()
 
     # -- endpoints ------------------------------------------------------------------
 
@@ -284,6 +317,23 @@ class Client:
         query: dict[str, QueryValue] = {"kind": kind, "ref": ref}
         result: dict[str, Any] = self.request("POST", "/skiff/images/bootstrap", query).json()
         return result
+
+
+def _lines(response: HttpResponse) -> Iterator[bytes]:
+    """The body split after each newline, each line yielded as soon as it is complete."""
+    pending = b""
+    while data := response.read_some():
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _reason(exc: OSError) -> str:
+    if type(exc).__module__ == "ssl":  # ssl.SSLError, without importing ssl
+        return "TLS: " + str(getattr(exc, "reason", None) or exc)
+    return str(exc)
 
 
 def _error_message(data: bytes, reason: str) -> str:

@@ -25,3 +25,10 @@ class ApiError(ClientError):
 
     def __str__(self) -> str:
         return f"Error response from daemon: {self.message}"
+
+
+class ProtocolError(ClientError):
+    """The daemon's answer is not HTTP we understand, or it broke off mid-body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"error reading the response from the skiff daemon: {message}")

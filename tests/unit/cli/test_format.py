@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from skiff.cli.format import Template, TemplateError, format_items, tabulate
+from skiff.cli.table import render_fields
 
 DATA = {
     "ID": "abc123",
@@ -76,3 +77,23 @@ def test_non_table_escapes_and_one_line_per_item() -> None:
 
 def test_tabulate_like_go_tabwriter() -> None:
     assert tabulate(["a\tb\tc", "dddd\te\tf"]) == ["a         b         c", "dddd      e         f"]
+
+
+def test_field_only_formats_skip_the_template_engine_with_the_same_output() -> None:
+    items = [
+        {"Repository": "busybox", "Tag": "latest", "ID": "f6b2f3eabb5c", "CreatedAt": "x"},
+        {"Repository": "a-much-longer-repository", "Tag": "", "ID": "0", "CreatedAt": "y"},
+    ]
+    headers = {"Repository": "REPOSITORY", "ID": "IMAGE ID"}
+    for fmt in (
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedAt}}",
+        "table {{.Repository}}\\t{{.Tag}}",
+        "{{.ID}}",
+        "{{.Repository}}\t{{.Tag}}",
+    ):
+        fast = render_fields(fmt, items, headers)
+        assert fast is not None, fmt
+        assert fast == format_items(fmt, items, headers), fmt
+    for fmt in ("{{.Repository}}:{{.Tag}}", "{{json .}}", "table {{.Missing}}", "{{ .ID }}"):
+        assert render_fields(fmt, items, headers) is None, fmt
+    assert render_fields("{{.N}}", [{"N": 1}]) is None  # not a string: Go's %v rules

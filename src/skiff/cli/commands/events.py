@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import datetime
 import sys
-from typing import Any
 
-from skiff.cli.args import add_format, parser
+from skiff.cli.args import add_format, parse_filters, parser
 from skiff.cli.context import CliContext
 from skiff.cli.output import print_formatted
 from skiff.cli.timestamps import to_api_timestamp
-from skiff.errors import InvalidArgument
 
-
-def parse_filters(values: list[str]) -> dict[str, list[str]]:
-    filters: dict[str, list[str]] = {}
-    for value in values:
-        key, sep, arg = value.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {value}")
-        filters.setdefault(key.strip().lower(), []).append(arg)
-    return filters
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def format_event(event: dict[str, Any]) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import datetime
-from typing import Any
+import time
 
 from skiff.cli.args import add_format, parser
 from skiff.cli.context import CliContext
 from skiff.cli.output import ellipsis, human_size_precision, print_formatted, since, truncate_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 HEADERS = {
     "ID": "IMAGE",
@@ -23,9 +27,10 @@ CREATED_BY_WIDTH = 45
 
 def rfc3339_local(unix: int) -> str:
     """Go's time.Unix(s, 0).Format(time.RFC3339): local time, "Z" for UTC."""
-    stamp = datetime.datetime.fromtimestamp(unix).astimezone()
-    text = stamp.isoformat(timespec="seconds")
-    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+    local = time.localtime(unix)
+    offset = local.tm_gmtoff
+    zone = f"{'-' if offset < 0 else '+'}{abs(offset) // 3600:02d}:{abs(offset) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + ("Z" if offset == 0 else zone)
 
 
 def rows(entries: list[dict[str, Any]], trunc: bool, human: bool) -> list[dict[str, str]]:

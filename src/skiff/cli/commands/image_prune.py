@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from skiff.cli.args import parser
-from skiff.cli.commands.images import parse_filters
+from skiff.cli.args import parse_filters, parser
 from skiff.cli.context import CliContext
 from skiff.cli.output import human_size
 

@@ -6,12 +6,16 @@ with neither is one `<none> <none>` row. Sizes and times use docker's units.
 
 from __future__ import annotations
 
-import datetime
-from typing import Any
+import time
 
-from skiff.cli.args import add_format, parser
+from skiff.cli.args import add_format, parse_filters, parser
 from skiff.cli.context import CliContext
 from skiff.cli.output import human_size, human_size_precision, print_formatted, since, truncate_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 NONE = "<none>"
 HEADERS = {
@@ -51,8 +55,7 @@ def is_dangling(image: dict[str, Any]) -> bool:
 
 def go_time_string(unix: int) -> str:
     """Go's time.Time.String() in local time: "2024-05-01 10:00:00 +0000 UTC"."""
-    stamp = datetime.datetime.fromtimestamp(unix).astimezone()
-    return stamp.strftime("%Y-%m-%d %H:%M:%S %z ") + (stamp.tzname() or "")
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(unix))
 
 
 def _row(image: dict[str, Any], repo: str, tag: str, digest: str, trunc: bool) -> dict[str, str]:
@@ -107,15 +110,9 @@ def rows(
     return out
 
 
-def parse_filters(values: list[str]) -> dict[str, list[str]]:
-    from skiff.cli.commands.events import parse_filters as parse
-
-    return parse(values)
-
-
 def run(ctx: CliContext, argv: list[str], prog: str = "images") -> int:
     p = parser(prog, "List images")
-    p.add_argument("reference", nargs="?", help="REPOSITORY[:TAG]")
+    p.add_argument("reference", nargs="?", metavar="REPOSITORY[:TAG]")
     p.add_argument("-a", "--all", action="store_true", help="show all images")
     p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 from contextlib import ExitStack
-from typing import BinaryIO
 
 from skiff.cli.args import parser
 from skiff.cli.commands.load import print_messages
 from skiff.cli.commands.tag import split_reference
 from skiff.cli.context import CliContext
 from skiff.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 def run(ctx: CliContext, argv: list[str], prog: str = "import") -> int:

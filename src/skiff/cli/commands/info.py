@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from skiff.cli.args import add_format, parser
 from skiff.cli.context import CliContext
 from skiff.cli.output import bytes_binary, print_formatted
 from skiff.version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _lines(info: dict[str, Any]) -> list[str]:

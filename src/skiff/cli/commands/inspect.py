@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from skiff.cli.args import add_format, parser
 from skiff.cli.context import CliContext
 from skiff.client import ApiError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def indent_json(value: Any) -> str:

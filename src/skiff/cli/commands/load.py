@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from contextlib import ExitStack
-from typing import Any, BinaryIO
 
 from skiff.cli.args import parser
 from skiff.cli.context import CliContext
 from skiff.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, BinaryIO
 
 
 def print_messages(messages: Iterable[dict[str, Any]]) -> int:

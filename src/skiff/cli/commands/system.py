@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
 
 from skiff.cli.args import add_format, parser
 from skiff.cli.context import CliContext
 from skiff.cli.output import human_size, print_formatted
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 SUBCOMMANDS = {"info": "skiff.cli.commands.info", "events": "skiff.cli.commands.events"}
 HEADERS = {

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import platform
+import os
 import sys
-from typing import Any
 
 from skiff.cli.args import add_format, parser
 from skiff.cli.context import CliContext
@@ -12,19 +11,25 @@ from skiff.cli.output import print_formatted
 from skiff.client import ClientError
 from skiff.version import API_VERSION, __version__
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 def client_version() -> dict[str, Any]:
+    machine = os.uname().machine  # not the platform module: it imports re, subprocess, ...
     return {
         "Platform": {"Name": "skiff"},
         "Version": __version__,
         "ApiVersion": API_VERSION,
         "DefaultAPIVersion": API_VERSION,
         "GitCommit": "",
-        "GoVersion": "python" + platform.python_version(),
+        "GoVersion": "python" + sys.version.split()[0],
         "Os": "linux",
-        "Arch": _ARCH.get(platform.machine(), platform.machine()),
+        "Arch": _ARCH.get(machine, machine),
         "BuildTime": "",
         "Context": "default",
     }
