@@ -59,3 +59,51 @@ def test_docker_pull_of_a_missing_image_says_so(
     assert proc.returncode == 1
     assert "Error response from daemon" in proc.stderr
     assert "not found" in proc.stderr.lower() or "unknown" in proc.stderr.lower()
+
+
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Iterator[DistributionRegistry]:
+    with DistributionRegistry(tmp_path / "authreg", users={"alice": "s3cret"}) as reg:
+        yield reg
+
+
+def test_skiff_login_push_pull_logout(
+    daemon: Daemon,
+    auth_registry: DistributionRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SKIFF_CONFIG", str(tmp_path / "skiff-config"))
+    assert skiff(daemon, "image", "bootstrap", "busybox").returncode == 0
+    ref = f"{auth_registry.host}/team/busybox:2"
+    assert skiff(daemon, "tag", "busybox", ref).returncode == 0
+
+    denied = skiff(daemon, "push", ref)
+    assert denied.returncode == 1
+    assert (
+        b"authentication required" in denied.stderr.lower()
+        or b"unauthorized" in denied.stderr.lower()
+    )
+
+    bad = skiff(
+        daemon, "login", "-u", "alice", "--password-stdin", auth_registry.host, stdin=b"nope\n"
+    )
+    assert bad.returncode != 0
+    good = skiff(
+        daemon, "login", "-u", "alice", "--password-stdin", auth_registry.host, stdin=b"s3cret\n"
+    )
+    assert good.returncode == 0, good.stderr
+    assert b"Login Succeeded" in good.stdout
+    assert (tmp_path / "skiff-config" / "config.json").exists()
+
+    pushed = skiff(daemon, "push", ref)
+    assert pushed.returncode == 0, pushed.stderr
+    assert b"digest: sha256:" in pushed.stdout
+    assert skiff(daemon, "rmi", ref).returncode == 0
+    pulled = skiff(daemon, "pull", ref)
+    assert pulled.returncode == 0, pulled.stderr
+    assert b"Status: Downloaded newer image" in pulled.stdout
+
+    assert b"Removing login credentials" in skiff(daemon, "logout", auth_registry.host).stdout
+    assert skiff(daemon, "rmi", ref).returncode == 0
+    assert skiff(daemon, "pull", ref).returncode == 1

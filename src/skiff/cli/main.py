@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     "import": "skiff.cli.commands.import_",
     "save": "skiff.cli.commands.save",
     "load": "skiff.cli.commands.load",
+    "pull": "skiff.cli.commands.pull",
+    "push": "skiff.cli.commands.push",
+    "login": "skiff.cli.commands.login",
+    "logout": "skiff.cli.commands.logout",
 }
 
 USAGE = """Usage:  skiff [OPTIONS] COMMAND

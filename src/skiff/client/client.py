@@ -312,6 +312,25 @@ class Client:
         result: dict[str, Any] = self.request("POST", "/images/prune", query).json()
         return result
 
+    def pull_image(
+        self, name: str, tag: str | None, platform: str | None, auth: str | None
+    ) -> Iterator[dict[str, Any]]:
+        query: dict[str, QueryValue] = {"fromImage": name, "tag": tag, "platform": platform}
+        headers = {"X-Registry-Auth": auth} if auth else None
+        return self.stream_json("POST", "/images/create", query, None, headers)
+
+    def push_image(self, name: str, tag: str | None, auth: str | None) -> Iterator[dict[str, Any]]:
+        headers = {"X-Registry-Auth": auth} if auth else None
+        return self.stream_json("POST", f"/images/{name}/push", {"tag": tag}, None, headers)
+
+    def login(self, username: str, password: str, server: str) -> dict[str, Any]:
+        body = json.dumps(
+            {"username": username, "password": password, "serveraddress": server}
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        result: dict[str, Any] = self.request("POST", "/auth", None, body, headers).json()
+        return result
+
     def bootstrap_image(self, kind: str, ref: str | None = None) -> dict[str, Any]:
         """skiff's own: make an image from the host (busybox-static), no registry."""
         query: dict[str, QueryValue] = {"kind": kind, "ref": ref}
