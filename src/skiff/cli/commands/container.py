@@ -124,6 +124,9 @@ def create_body(ns: Any) -> dict[str, Any]:
         "SecurityOpt": ns.security_opt or None,
         "NetworkMode": ns.network,
     }
+    if ns.tty and sys.stdout.isatty():
+        size = os.get_terminal_size(sys.stdout.fileno())
+        host["ConsoleSize"] = [size.lines, size.columns]
     body: dict[str, Any] = {
         "Image": ns.image,
         "Cmd": ns.command or None,
