@@ -147,9 +147,13 @@ class Iptables:
         self.chains = chains
         self.run = runner
         self.jumps_checked = False  # the jumps are checked once per daemon, not per change
+        self.loaded_text = ""
 
     def apply(self, bridges: Iterable[BridgeRule], dnats: Iterable[Dnat]) -> None:
-        self.run(["iptables-restore", "-w", "--noflush"], render(self.chains, bridges, dnats))
+        text = render(self.chains, bridges, dnats)
+        if text != self.loaded_text or not self.jumps_checked:  # most changes move no rule
+            self.run(["iptables-restore", "-w", "--noflush"], text)
+            self.loaded_text = text
         if not self.jumps_checked:
             self.ensure_jumps()
             self.jumps_checked = True
@@ -164,6 +168,7 @@ class Iptables:
     def remove(self) -> None:
         """Remove the jumps and skiff's chains; never touches anything else."""
         self.jumps_checked = False
+        self.loaded_text = ""
         for table, chain, spec in self.chains.jumps():
             for _ in range(16):  # a jump added twice by a crash between -C and -I
                 try:

@@ -63,6 +63,9 @@ class Links(Protocol):
 
     def attach(self, a: Attachment) -> None: ...
 
+    def enslave(self, name: str, bridge: str) -> None:
+        """Put an existing host veth back on its (re-created) bridge."""
+
     def open_dns(
         self, netns: str, udp_port: int, tcp_port: int
     ) -> tuple[socket.socket, socket.socket]:
@@ -142,6 +145,12 @@ class NetlinkLinks:
             for index in ipr.link_lookup(ifname=name):
                 with contextlib.suppress(Exception):
                     ipr.link("del", index=index)
+
+    def enslave(self, name: str, bridge: str) -> None:
+        with self._ipr() as ipr:
+            master = ipr.link_lookup(ifname=bridge)[0]
+            for index in ipr.link_lookup(ifname=name):
+                ipr.link("set", index=index, master=master, state="up")
 
     def routes(self) -> list[IPv4Network]:
         out = []

@@ -53,6 +53,7 @@ class NetworkConfig:
     host_resolv_conf: str = "/etc/resolv.conf"
     dns_upstreams: Sequence[tuple[str, int]] = ()  # (): the host's resolv.conf nameservers
     mtu: int = 1500
+    ip_forward: bool = True  # turn net.ipv4.ip_forward on if it is off (as dockerd)
     port_range: tuple[int, int] | None = None  # None: net.ipv4.ip_local_port_range
 
 
@@ -65,6 +66,22 @@ def _netns_inode(path: str) -> int:
         return os.stat(path).st_ino
     except OSError:
         return 0
+
+
+FORWARDING = "/proc/sys/net/ipv4/ip_forward"
+
+
+def _read_forwarding() -> str:
+    try:
+        with open(FORWARDING) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _write_forwarding(value: str) -> None:
+    with open(FORWARDING, "w") as f:
+        f.write(value)
 
 
 class NetworkManager:
@@ -97,12 +114,17 @@ class NetworkManager:
             self.iptables.jumps_checked = False
             if not any(n.default for n in self.state.networks.values()):
                 self._create_default()
+            self._enable_forwarding()
             for net in self.state.networks.values():
-                self.links.ensure_bridge(
+                created = self.links.ensure_bridge(
                     net.bridge,
                     IPv4Interface(f"{net.gateway}/{net.subnet.split('/')[1]}"),
                     self.config.mtu,
                 )
+                if created:  # someone deleted it: its veths still live, unattached
+                    for e in self.state.endpoints.values():
+                        if e.network_id == net.id and self.links.exists(e.host_veth):
+                            self.links.enslave(e.host_veth, net.bridge)
             stale = [
                 e.id
                 for e in self.state.endpoints.values()
@@ -148,9 +170,21 @@ class NetworkManager:
             for net in self.state.networks.values():
                 self.links.remove_link(net.bridge)
             self.iptables.remove()
+            if self.state.ip_forward_was:
+                _write_forwarding(self.state.ip_forward_was)
             self.state = State()
             self.store.remove()
             self._rebuild_names()
+
+    def _enable_forwarding(self) -> None:
+        """Routing between bridges and out needs ip_forward; restored by destroy()."""
+        if not self.config.ip_forward:
+            return
+        was = _read_forwarding()
+        if was == "0":
+            _write_forwarding("1")
+            if not self.state.ip_forward_was:
+                self.state.ip_forward_was = was
 
     # -- networks --
 

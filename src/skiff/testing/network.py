@@ -51,6 +51,9 @@ class FakeLinks:
         self.links[a.host_veth] = "veth"
         self.attached[a.host_veth] = a
 
+    def enslave(self, name: str, bridge: str) -> None:
+        self.calls.append(("enslave", name))
+
     def open_dns(
         self, netns: str, udp_port: int, tcp_port: int
     ) -> tuple[socket.socket, socket.socket]:

@@ -1,9 +1,11 @@
 """Fixtures for real networks: a private manager, throwaway netns, and a leak check.
 
 Every test gets its own id: chains `SKT<id>-*`, bridges `sk<id>0` / `sk<id>-...`, netns
-`skt<id>-N`, a subnet from 10.213.0.0/16 that no route of the host overlaps, and a fake
-upstream DNS on 127.0.0.1 (queries never leave the machine). `nothing_left` compares the
-host before and after: links, netns, routes, addresses and iptables rules.
+`skt<id>-N`, host veths `v<id>...`, a subnet from 10.213.0.0/16 that no route of the host
+overlaps, and a fake upstream DNS on 127.0.0.1 (queries never leave the machine). The
+`test_id` fixture checks afterwards that no link, netns, route, address or iptables
+rule carrying the id is left (by name, so other tests running at the same time do not
+disturb it).
 """
 
 from __future__ import annotations
@@ -31,31 +33,34 @@ def sh(*argv: str, check: bool = True, timeout: float = 20) -> str:
     return proc.stdout
 
 
-def snapshot() -> dict[str, set[str]]:
-    rules = {
-        re.sub(r"\[\d+:\d+\]", "", line)
-        for line in sh("iptables-save").splitlines()
-        if not line.startswith("#")
-    }
+def snapshot(test_id: str) -> dict[str, set[str]]:
+    """This test's objects on the host (by name: other tests and sessions may run too)."""
+    mine = (f"sk{test_id}", f"v{test_id}", f"SKT{test_id}", f"skt{test_id}")
+
+    def ours(lines: list[str]) -> set[str]:
+        return {line for line in lines if any(m in line for m in mine)}
+
     return {
-        "links": {
-            line.split(":")[1].strip().split("@")[0]
-            for line in sh("ip", "-o", "link", "show").splitlines()
-        },
-        "netns": {line.split()[0] for line in sh("ip", "netns", "list").splitlines() if line},
-        "routes": set(sh("ip", "-4", "route", "show", "table", "all").splitlines()),
-        "addrs": set(sh("ip", "-4", "-o", "addr", "show").splitlines()),
-        "rules": rules,
+        "links": ours(
+            [line.split(":")[1].strip() for line in sh("ip", "-o", "link", "show").splitlines()]
+        ),
+        "netns": ours(sh("ip", "netns", "list").splitlines()),
+        "routes": ours(sh("ip", "-4", "route", "show", "table", "all").splitlines()),
+        "addrs": ours(sh("ip", "-4", "-o", "addr", "show").splitlines()),
+        "rules": ours(
+            [re.sub(r"\[\d+:\d+\]", "", line) for line in sh("iptables-save").splitlines()]
+        ),
     }
 
 
-@pytest.fixture(autouse=True)
-def nothing_left() -> Iterator[None]:
-    before = snapshot()
-    yield
-    after = snapshot()
-    leaks = {k: sorted(after[k] - before[k]) for k in after if after[k] - before[k]}
-    assert not leaks, f"left behind: {leaks}"
+@pytest.fixture
+def test_id() -> Iterator[str]:
+    test_id = secrets.token_hex(2)
+    before = snapshot(test_id)
+    yield test_id
+    left = snapshot(test_id)
+    assert not any(before.values()), f"name clash with objects already there: {before}"
+    assert not any(left.values()), f"left behind: { {k: v for k, v in left.items() if v} }"
 
 
 @dataclass
@@ -129,14 +134,14 @@ class FakeUpstream:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    test_id = secrets.token_hex(2)
+def env(tmp_path: Path, test_id: str) -> Iterator[Env]:
     upstream = FakeUpstream()
     config = NetworkConfig(
         state_dir=str(tmp_path / "network"),
         chain_prefix=f"SKT{test_id}",
         default_bridge=f"sk{test_id}0",
         bridge_prefix=f"sk{test_id}-",
+        veth_prefix=f"v{test_id}",
         address_pools=[("10.213.0.0/16", 24)],
         dns_upstreams=[("127.0.0.1", upstream.port)],
     )

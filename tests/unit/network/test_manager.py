@@ -24,6 +24,7 @@ def make(tmp_path: Path, links: FakeLinks | None = None) -> tuple[NetworkManager
         address_pools=[("10.213.0.0/16", 24)],
         dns_upstreams=[("127.0.0.1", 9)],
         port_range=(0, 0),
+        ip_forward=False,
     )
     mgr = NetworkManager(cfg, links=links, iptables=FakeIptables("SKU"))
     mgr.restore()
@@ -94,7 +95,7 @@ def test_connect_allocates_and_persists(tmp_path: Path, netns: str) -> None:
             mgr.connect("app", "c" * 64, netns)
         with pytest.raises(InvalidArgument, match="user defined networks only"):
             mgr.connect("bridge", "d" * 64, netns, ip="10.213.0.9")
-        saved = json.loads((tmp_path / "net" / "network.json").read_text())
+        saved = json.loads((tmp_path / "net" / "endpoints.json").read_text())
         assert saved["endpoints"][ep.id]["ip"] == "10.213.50.2/24"
         with pytest.raises(Conflict, match="has active endpoints"):
             mgr.remove_network("app")
@@ -208,5 +209,12 @@ def test_restart_restores_and_forgets_dead(tmp_path: Path, netns: str) -> None:
             mgr2.connect("app", "c" * 64, netns, ports=[PortBinding(80, "tcp", "127.0.0.1", port)])
         assert mgr2.lookup(netns, "web") == [IPv4Address(live.address)]
         assert mgr2.network("app").last == gone.address  # round robin survives restarts
+        # a bridge deleted behind skiff's back comes back with its veths on it
+        bridge = mgr2.network("app").bridge
+        links.remove_link(bridge)
+        links.calls.clear()
+        mgr2.restore()
+        assert ("ensure_bridge", bridge) in links.calls
+        assert ("enslave", live.host_veth) in links.calls
     finally:
         mgr2.destroy()
