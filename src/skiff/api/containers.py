@@ -278,9 +278,9 @@ class ContainersApi:
         if not isinstance(body, dict):
             raise InvalidArgument("config cannot be empty in order to create a container")
         name = query_str(request.query, "name")
-        # dockerd's checks and words (the typed request feeds build_spec once it lands).
-        parse_create(body, name, query_str(request.query, "platform"))
-        c = await self.svc.create(body, name=name, platform=query_str(request.query, "platform"))
+        platform = query_str(request.query, "platform")
+        create = parse_create(body, name, platform)  # dockerd's checks and words
+        c = await self.svc.create(body, name=name, platform=platform, create=create)
         return json_response({"Id": c.id, "Warnings": []}, 201)
 
     async def list(self, request: web.Request) -> web.StreamResponse:

@@ -4,7 +4,7 @@ argparse would cost every command ~7 ms of start-up (it imports gettext, locale,
 compiles regular expressions while parsing). The subset commands use is small:
 
     p = parser("images", "List images")
-    p.add_argument("reference", nargs="?", help="REPOSITORY[:TAG]")     positional: None, ?, +
+    p.add_argument("reference", nargs="?", help="REPOSITORY[:TAG]")     positional: None, ?, +, ... (the rest)
     p.add_argument("-a", "--all", action="store_true", help="...")       a boolean flag
     p.add_argument("-f", "--filter", action="append", default=[], ...)    repeatable
     p.add_argument("--days", type=int, default=365, ...)                  one value
@@ -76,9 +76,11 @@ class _Arg:
 
 
 class ArgumentParser:
-    def __init__(self, prog: str, description: str = "") -> None:
+    def __init__(self, prog: str, description: str = "", add_help: bool = True) -> None:
         self.prog = prog
         self.description = description
+        # False when a command uses -h itself (`run -h HOSTNAME`): only --help helps.
+        self.add_help = add_help
         self._positionals: list[_Arg] = []
         self._flags: dict[str, _Arg] = {}  # "-a" and "--all" -> the same _Arg
         self._ordered: list[_Arg] = []
@@ -98,7 +100,7 @@ class ArgumentParser:
         if action not in ("store", "store_true", "append"):
             raise ValueError(f"unsupported action {action!r}")
         if not names[0].startswith("-"):
-            if nargs not in (None, "?", "+"):
+            if nargs not in (None, "?", "+", "..."):
                 raise ValueError(f"unsupported nargs {nargs!r}")
             arg = _Arg((), dest or names[0], action, nargs, default, type, choices, help, metavar)
             self._positionals.append(arg)
@@ -128,9 +130,13 @@ class ArgumentParser:
             if token == "--":
                 values += args
                 break
-            if token in ("-h", "--help"):
+            if token == "--help" or (token == "-h" and self.add_help):
                 self.print_help()
                 sys.exit(0)
+            if self._remainder_starts(values) and token != "-":
+                # `run IMAGE CMD ARGS...`: from the command on, nothing is a flag of ours.
+                values += [token, *args]
+                break
             if token.startswith("--"):
                 name, eq, inline = token.partition("=")
                 self._take(ns, name, inline if eq else None, args)
@@ -140,6 +146,13 @@ class ArgumentParser:
                 values.append(token)
         self._assign(ns, values)
         return ns
+
+    def _remainder_starts(self, values: list[str]) -> bool:
+        """True when the next positional is a `...` one and the ones before it are filled."""
+        for i, pos in enumerate(self._positionals):
+            if pos.nargs == "...":
+                return len(values) >= i
+        return False
 
     def _take_shorts(self, ns: Namespace, token: str, args: list[str]) -> None:
         """-a, -aq (booleans together), -f value, -fvalue."""
@@ -186,15 +199,20 @@ class ArgumentParser:
 
     def _assign(self, ns: Namespace, values: list[str]) -> None:
         """Share the arguments out in order: one each, `?` one if to spare, `+` the rest."""
-        least = [0 if p.nargs == "?" else 1 for p in self._positionals]
-        unbounded = any(p.nargs == "+" for p in self._positionals)
+        least = [0 if p.nargs in ("?", "...") else 1 for p in self._positionals]
+        unbounded = any(p.nargs in ("+", "...") for p in self._positionals)
         if len(values) < sum(least) or (not unbounded and len(values) > len(least)):
             self.error(self._count_message(sum(least), len(least), unbounded))
         for i, pos in enumerate(self._positionals):
             spare = len(values) - sum(least[i + 1 :])
+            value: Any
+            if pos.nargs == "...":
+                setattr(ns, pos.dest, list(values))
+                values = []
+                continue
             if pos.nargs == "+":
                 taken, values = values[:spare], values[spare:]
-                value: Any = [self._convert(pos, v, f'"{pos.dest}"') for v in taken]
+                value = [self._convert(pos, v, f'"{pos.dest}"') for v in taken]
             elif pos.nargs == "?" and spare < 1:
                 value = pos.default
             else:

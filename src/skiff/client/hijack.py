@@ -3,31 +3,27 @@
 
 from __future__ import annotations
 
-import socket
-import ssl
-from collections.abc import Mapping
-from urllib.parse import quote
-
-from skiff.client.client import Client, QueryValue, _encode_query, _error_message
+from skiff.client.client import Client, _encode_query, _error_message
 from skiff.client.errors import ApiError, DaemonUnreachable
+from skiff.client.http import quote
 from skiff.version import API_VERSION
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Mapping
+
+    from skiff.client.client import QueryValue
 
 
 def hijack(
     client: Client, path: str, query: Mapping[str, QueryValue] | None = None
 ) -> tuple[socket.socket, bytes]:
     """Returns the raw socket and the bytes that came after the response head."""
-    host = client.host
     try:
-        if host.scheme == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(host.path)
-        else:
-            sock = socket.create_connection((host.address, host.port))
-            if client.tls is not None:
-                sock = client.tls.context().wrap_socket(sock, server_hostname=host.address)
-    except (OSError, ssl.SSLError) as exc:
-        raise DaemonUnreachable(str(host), str(exc)) from None
+        sock = client._connect(timeout=None)
+    except OSError as exc:
+        raise DaemonUnreachable(str(client.host), str(exc)) from None
     url = f"/v{API_VERSION}{quote(path)}{_encode_query(query)}"
     head = (
         f"POST {url} HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n"

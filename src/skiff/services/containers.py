@@ -35,11 +35,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from skiff.containers import names
-from skiff.containers.bundle import fallback_spec, merge_config, write_config, write_files
+from skiff.containers.bundle import merge_config, write_config, write_files
 from skiff.containers.store import ContainerStore
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified, SkiffError
 from skiff.images.service import ImageService, NoSuchImage
 from skiff.oci import reference as refs
+from skiff.services.container_types import ContainerCreate
 from skiff.services.events import Event
 from skiff.services.images import Image, ImageUser
 from skiff.services.system import SystemInfo
@@ -366,6 +367,8 @@ class ContainerService:
         runtime: builtins.list[str] | None = None,
     ) -> None:
         self.images = images
+        # The volume service (ensure(name) -> (volume, made now?)), set by the daemon.
+        self.volumes: Any = None
         self.data_root = data_root
         self.exec_root = exec_root
         self.root = os.path.join(data_root, "containers")
@@ -532,7 +535,13 @@ class ContainerService:
 
     # --- create ------------------------------------------------------------------------
 
-    async def create(self, body: dict[str, Any], name: str = "", platform: str = "") -> Container:
+    async def create(
+        self,
+        body: dict[str, Any],
+        name: str = "",
+        platform: str = "",
+        create: ContainerCreate | None = None,
+    ) -> Container:
         image_ref = str(body.get("Image") or "")
         if not image_ref:
             raise InvalidArgument("config cannot be empty in order to create a container")
@@ -540,6 +549,11 @@ class ContainerService:
             raise InvalidArgument(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
+        if create is None:
+            # The API parses the request at its edge; other callers give the wire body.
+            from skiff.api.container_create import parse_create
+
+            create = parse_create(body, name, platform)
         image = await asyncio.to_thread(self._find_image, image_ref)
         name = name.removeprefix("/") if name else self._generate_name()
         self._check_name(name)
@@ -569,7 +583,7 @@ class ContainerService:
         )
         self._containers[cid] = c  # holds the name while the blocking work runs
         try:
-            await asyncio.to_thread(self._prepare, c, image)
+            await asyncio.to_thread(self._prepare, c, image, create)
             self.store.put(c.to_doc())
         except BaseException:
             self._containers.pop(cid, None)
@@ -602,23 +616,57 @@ class ContainerService:
                     "to reuse that name."
                 )
 
-    def _prepare(self, c: Container, image: Image) -> None:
+    def _prepare(self, c: Container, image: Image, create: ContainerCreate) -> None:
         """Blocking: snapshot, folder, managed files, config.json."""
         parent = self.images.snapshot_parent(image)
         self.images.snapshotter.prepare(c.snapshot_key, parent or None)
         os.makedirs(c.rootfs, mode=0o711, exist_ok=True)
         files = write_files(c.dir, c.hostname, c.network_mode)
-        spec = self._build_spec(c, image, files)
+        # build_spec reads the image's /etc/passwd and makes the working directory,
+        # so the container's filesystem is mounted while it runs.
+        self._mount(c)
+        try:
+            spec = self._build_spec(c, image, files, create)
+        finally:
+            self._unmount(c)
         write_config(c.dir, spec)
 
-    def _build_spec(self, c: Container, image: Image, files: dict[str, str]) -> dict[str, Any]:
-        return fallback_spec(
-            c.config,
-            c.host_config,
-            [c.path, *c.args],
-            c.hostname,
-            files,
-            cgroups_path=f"/skiff/{c.id}",
+    def _build_spec(
+        self, c: Container, image: Image, files: dict[str, str], create: ContainerCreate
+    ) -> dict[str, Any]:
+        from skiff.containers.spec import ContainerFiles, build_spec, volume_targets
+
+        volumes: dict[str, str] = {}
+        for m in volume_targets(create, image):
+            if self.volumes is None:
+                raise InvalidArgument("volumes are not available in this daemon")
+            volume, _ = self.volumes.ensure(m.source or "")
+            volumes[m.target] = volume.mountpoint
+        namespaces: dict[str, str] = {}
+        hc = create.host_config
+        for kind, proc_name, mode in (
+            ("network", "net", hc.network_mode),
+            ("ipc", "ipc", hc.ipc_mode),
+            ("pid", "pid", hc.pid_mode),
+        ):
+            if mode.startswith("container:"):
+                other = self.get(mode.split(":", 1)[1])
+                if not other.state.running or not other.state.pid:
+                    raise Conflict(f"cannot join container {other.id}: it is not running")
+                namespaces[kind] = f"/proc/{other.state.pid}/ns/{proc_name}"
+        return build_spec(
+            create,
+            image,
+            c.rootfs,
+            ContainerFiles(
+                hostname=files.get("/etc/hostname", ""),
+                hosts=files.get("/etc/hosts", ""),
+                resolv_conf=files.get("/etc/resolv.conf", ""),
+            ),
+            container_id=c.id,
+            volumes=volumes,
+            namespaces=namespaces,
+            hostname=c.hostname,
         )
 
     def _discard(self, c: Container) -> None:

@@ -59,7 +59,6 @@ def _add_create_flags(p: ArgumentParser) -> None:
     a("--network", "--net", default="default")
     a("--stop-signal", default="")
     a("--stop-timeout", type=int, default=None)
-    a("--help", action="help")
 
 
 def _parser(prog: str, description: str) -> ArgumentParser:
