@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "import": "skiff.cli.commands.import_",
     "save": "skiff.cli.commands.save",
     "load": "skiff.cli.commands.load",
+    # volumes, exec, top, stats, cp, export, diff, commit, update (skiff.cli.commands.*)
+    "volume": "skiff.cli.commands.volume",
 }
 
 USAGE = """Usage:  skiff [OPTIONS] COMMAND
@@ -48,6 +50,7 @@ Management Commands:
   image       Manage images (ls, inspect, history, tag, rm, import, save, load, prune,
               bootstrap)
   system      Manage skiff (df, info, events)
+  volume      Manage volumes (create, ls, inspect, rm, prune)
   tls         Make TLS certificates for remote access (tls init DIR)
 
 Global Options:

@@ -31,6 +31,7 @@ from skiff.images.service import ImageService
 from skiff.services.distribution import DistributionService
 from skiff.services.events import Event, EventBus
 from skiff.services.system import HostInfo
+from skiff.services.volumes import VolumeService
 from skiff.version import __version__
 
 Hook = Callable[[], Awaitable[None]]
@@ -43,6 +44,7 @@ class Daemon:
     registry: ApiRegistry
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    volumes: VolumeService | None = None
 
 
 def engine_id(data_root: str) -> str:
@@ -105,7 +107,24 @@ def compose(config: DaemonConfig) -> Daemon:
 
     daemon.on_stop.append(close_images)
     # Container services plug in here (see the module docstring).
+    compose_extras(daemon, images)
     return daemon
+
+
+def compose_extras(daemon: Daemon, images: ImageService) -> None:
+    """Volumes (and, once the container core is in, exec/top/stats/cp/commit...)."""
+    from skiff.api.volumes import VolumesApi
+    from skiff.services.volumes import VolumeService
+
+    volume_events = ThreadEvents(daemon.events, "volume")
+    daemon.on_start.append(volume_events.start)
+    volumes = VolumeService(
+        os.path.join(daemon.config.data_root, "volumes"), on_event=volume_events
+    )
+    daemon.volumes = volumes
+    volumes_api = VolumesApi(volumes, daemon.events)
+    daemon.registry.add_routes(volumes_api.routes())
+    daemon.registry.add_disk_usage_provider(volumes_api)
 
 
 class ThreadEvents:
