@@ -16,6 +16,7 @@ from aiohttp import web
 from skiff.api.app import json_response
 from skiff.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack, wants_upgrade
 from skiff.api.query import query_int
+from skiff.api.registry import Route
 from skiff.errors import InvalidArgument
 from skiff.services.execs import ExecConfig, ExecIO, ExecRecord, ExecService
 
@@ -60,9 +61,7 @@ class ExecApi:
     def __init__(self, execs: ExecService) -> None:
         self._execs = execs
 
-    def routes(self) -> list[web.RouteDef | Any]:
-        from skiff.api.registry import Route
-
+    def routes(self) -> list[Route]:
         return [
             Route("POST", "/containers/{id}/exec", self.create),
             Route("POST", "/exec/{id}/start", self.start),

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from skiff.api.containers import ContainersApi
 from skiff.api.distribution import DistributionApi
 from skiff.api.images import ImagesApi
 from skiff.api.registry import ApiRegistry
@@ -28,6 +29,7 @@ from skiff.api.system import SystemApi
 from skiff.daemon.config import DaemonConfig
 from skiff.distribution.credentials import DockerConfig
 from skiff.images.service import ImageService
+from skiff.services.containers import ContainerService
 from skiff.services.distribution import DistributionService
 from skiff.services.events import Event, EventBus
 from skiff.services.system import HostInfo
@@ -44,6 +46,7 @@ class Daemon:
     registry: ApiRegistry
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    containers: ContainerService | None = None
     volumes: VolumeService | None = None
 
 
@@ -106,13 +109,20 @@ def compose(config: DaemonConfig) -> Daemon:
         await asyncio.to_thread(images.close)
 
     daemon.on_stop.append(close_images)
-    # Container services plug in here (see the module docstring).
-    compose_extras(daemon, images)
+    containers = ContainerService(
+        images, config.data_root, config.exec_root, publish=events.publish
+    )
+    registry.add_routes(ContainersApi(containers).routes())
+    registry.add_info_provider(containers)
+    daemon.on_start.append(containers.start_service)
+    daemon.on_stop.append(containers.close)
+    daemon.containers = containers
+    compose_extras(daemon, images, containers)
     return daemon
 
 
-def compose_extras(daemon: Daemon, images: ImageService) -> None:
-    """Volumes (and, once the container core is in, exec/top/stats/cp/commit...)."""
+def compose_extras(daemon: Daemon, images: ImageService, containers: ContainerService) -> None:
+    """Volumes, exec, top, stats, cp, export, diff, commit, update, container prune."""
     from skiff.api.volumes import VolumesApi
     from skiff.services.volumes import VolumeService
 
@@ -125,6 +135,29 @@ def compose_extras(daemon: Daemon, images: ImageService) -> None:
     volumes_api = VolumesApi(volumes, daemon.events)
     daemon.registry.add_routes(volumes_api.routes())
     daemon.registry.add_disk_usage_provider(volumes_api)
+
+    def volume_users() -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {}
+        for c in containers.list(all=True):
+            for m in c.mounts:
+                if m.get("Type") == "volume" and m.get("Name"):
+                    users.setdefault(str(m["Name"]), []).append(c.id)
+        return users
+
+    volumes.set_in_use(volume_users)
+
+    from skiff.api.container_extras import ContainerExtrasApi
+    from skiff.api.execs import ExecApi
+    from skiff.services.container_admin import ContainerAdmin
+    from skiff.services.container_fs import ContainerFs
+    from skiff.services.container_stats import StatsService
+    from skiff.services.execs import ExecService
+
+    fs = ContainerFs(containers)
+    admin = ContainerAdmin(containers, fs)
+    daemon.registry.add_routes(ExecApi(ExecService(containers)).routes())
+    extras_api = ContainerExtrasApi(containers, fs, StatsService(containers), admin, daemon.events)
+    daemon.registry.add_routes(extras_api.routes())
 
 
 class ThreadEvents:
