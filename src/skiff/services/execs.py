@@ -164,9 +164,9 @@ class ExecService:
             record.exit_code = start_error_code(str(exc))
             record.done.set()
             if io is not None:
-                message = start_error_message(str(exc))
+                message = start_error_message(str(exc)).encode() + b"\r\n"
                 with contextlib.suppress(OSError, ConnectionError):
-                    await io.write(message.encode() + b"\r\n")
+                    await io.write(message if use_tty else encode_frame(p.STDOUT, message))
                 return
             raise
         self._core.event(c, f"exec_start: {' '.join(config.cmd)}", execID=record.id)
