@@ -192,7 +192,8 @@ def test_export_stopped_cp_and_prune(daemon: Daemon, tmp_path: Path) -> None:
     out = ok(dk(daemon, "container", "prune", "-f", "--filter", "label=prune=me"))
     assert out.startswith("Deleted Containers:")
     names_left = ok(dk(daemon, "ps", "-a", "--format", "{{.Names}}")).split()
-    assert "gone" not in names_left and "keep" in names_left
+    assert "gone" not in names_left
+    assert "keep" in names_left
     ok(dk(daemon, "container", "prune", "-f"))
     assert "keep" not in ok(dk(daemon, "ps", "-a", "--format", "{{.Names}}"))
 
@@ -218,7 +219,8 @@ def test_sdk_calls(daemon: Daemon, sdk: docker.DockerClient) -> None:
     try:
         code, out = c.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"])
         assert code == 3
-        assert b"out" in out and b"err" in out
+        assert b"out" in out
+        assert b"err" in out
         code, (stdout, stderr) = c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
         assert (code, stdout, stderr) == (0, b"o\n", b"e\n")
         buf = io.BytesIO()
@@ -228,11 +230,13 @@ def test_sdk_calls(daemon: Daemon, sdk: docker.DockerClient) -> None:
             tf.addfile(info, io.BytesIO(b"data"))
         assert c.put_archive("/tmp", buf.getvalue())
         stream, stat = c.get_archive("/tmp/put.txt")
-        assert stat["name"] == "put.txt" and stat["size"] == 4
+        assert stat["name"] == "put.txt"
+        assert stat["size"] == 4
         data = b"".join(stream)
         with tarfile.open(fileobj=io.BytesIO(data)) as tf:
             member = tf.extractfile("put.txt")
-            assert member is not None and member.read() == b"data"
+            assert member is not None
+            assert member.read() == b"data"
         stats = c.stats(stream=False)
         for key in ("read", "preread", "cpu_stats", "precpu_stats", "memory_stats", "pids_stats"):
             assert key in stats

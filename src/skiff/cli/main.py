@@ -27,6 +27,12 @@ COMMANDS: dict[str, str] = {
     "load": "skiff.cli.commands.load",
     # volumes, exec, top, stats, cp, export, diff, commit, update (skiff.cli.commands.*)
     "volume": "skiff.cli.commands.volume",
+    "diff": "skiff.cli.commands.diff",
+    "top": "skiff.cli.commands.top",
+    "commit": "skiff.cli.commands.commit",
+    "export": "skiff.cli.commands.export",
+    "update": "skiff.cli.commands.update",
+    "stats": "skiff.cli.commands.stats",
 }
 
 USAGE = """Usage:  skiff [OPTIONS] COMMAND

@@ -168,7 +168,7 @@ class ContainerAdmin:
 
         try:
             return dir_size(upper_dir(self._core.images.snapshotter.mounts(c.snapshot_key)))
-        except (SkiffError, OSError):
+        except (SkiffError, OSError, AttributeError):
             return 0
 
     # --- commit -----------------------------------------------------------------------
