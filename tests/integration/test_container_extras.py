@@ -179,6 +179,7 @@ def test_export_stopped_cp_and_prune(daemon: Daemon, tmp_path: Path) -> None:
             "echo x > /made",
         )
     )
+    assert not [m for m in _mounts_under(daemon.data) if "/containers/" in m], "after run"
     # a stopped container: cp and export mount its snapshot for the call
     ok(dk(daemon, "cp", "gone:/made", str(tmp_path / "made")))
     assert (tmp_path / "made").read_text() == "x\n"

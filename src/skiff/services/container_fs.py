@@ -149,23 +149,31 @@ class ContainerFs:
             if os.path.ismount(c.rootfs):
                 yield c.rootfs
                 return
-            await asyncio.to_thread(self._mount, c)
+            # A private mount point: the core owns c.rootfs and its mount state.
+            target = await asyncio.to_thread(tempfile.mkdtemp, prefix=".fs-", dir=c.dir)
             try:
-                yield c.rootfs
+                await asyncio.to_thread(self._mount, c, target)
+                try:
+                    yield target
+                finally:
+                    await asyncio.to_thread(self._unmount, target)
             finally:
-                await asyncio.to_thread(self._unmount, c)
+                with contextlib.suppress(OSError):
+                    os.rmdir(target)
 
-    def _mount(self, c: Any) -> None:
+    def _mount(self, c: Any, target: str) -> None:
         from skiff.snapshots.mount import mount_all
 
-        os.makedirs(c.rootfs, mode=0o711, exist_ok=True)
-        mount_all(self._core.images.snapshotter.mounts(c.snapshot_key), c.rootfs)
+        mount_all(self._core.images.snapshotter.mounts(c.snapshot_key), target)
 
-    def _unmount(self, c: Any) -> None:
+    def _unmount(self, target: str) -> None:
         from skiff.snapshots.mount import unmount
 
-        with contextlib.suppress(OSError):
-            unmount(c.rootfs, detach=True)
+        try:
+            unmount(target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                unmount(target, detach=True)
 
     # --- cp -----------------------------------------------------------------------------
 
