@@ -29,6 +29,14 @@ COMMANDS: dict[str, str] = {
     "push": "skiff.cli.commands.push",
     "login": "skiff.cli.commands.login",
     "logout": "skiff.cli.commands.logout",
+    # volumes, exec, top, stats, cp, export, diff, commit, update (skiff.cli.commands.*)
+    "volume": "skiff.cli.commands.volume",
+    "diff": "skiff.cli.commands.diff",
+    "top": "skiff.cli.commands.top",
+    "commit": "skiff.cli.commands.commit",
+    "export": "skiff.cli.commands.export",
+    "update": "skiff.cli.commands.update",
+    "stats": "skiff.cli.commands.stats",
     "run": "skiff.cli.commands.container:run_run",
     "create": "skiff.cli.commands.container:run_create",
     "start": "skiff.cli.commands.container:run_start",
@@ -82,6 +90,7 @@ Management Commands:
   image       Manage images (ls, inspect, history, tag, rm, import, save, load, prune,
               bootstrap)
   system      Manage skiff (df, info, events)
+  volume      Manage volumes (create, ls, inspect, rm, prune)
   tls         Make TLS certificates for remote access (tls init DIR)
 
 Global Options:

@@ -33,6 +33,7 @@ from skiff.services.containers import ContainerService
 from skiff.services.distribution import DistributionService
 from skiff.services.events import Event, EventBus
 from skiff.services.system import HostInfo
+from skiff.services.volumes import VolumeService
 from skiff.version import __version__
 
 Hook = Callable[[], Awaitable[None]]
@@ -46,6 +47,7 @@ class Daemon:
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
     containers: ContainerService | None = None
+    volumes: VolumeService | None = None
 
 
 def engine_id(data_root: str) -> str:
@@ -115,7 +117,47 @@ def compose(config: DaemonConfig) -> Daemon:
     daemon.on_start.append(containers.start_service)
     daemon.on_stop.append(containers.close)
     daemon.containers = containers
+    compose_extras(daemon, images, containers)
     return daemon
+
+
+def compose_extras(daemon: Daemon, images: ImageService, containers: ContainerService) -> None:
+    """Volumes, exec, top, stats, cp, export, diff, commit, update, container prune."""
+    from skiff.api.volumes import VolumesApi
+    from skiff.services.volumes import VolumeService
+
+    volume_events = ThreadEvents(daemon.events, "volume")
+    daemon.on_start.append(volume_events.start)
+    volumes = VolumeService(
+        os.path.join(daemon.config.data_root, "volumes"), on_event=volume_events
+    )
+    daemon.volumes = volumes
+    volumes_api = VolumesApi(volumes, daemon.events)
+    daemon.registry.add_routes(volumes_api.routes())
+    daemon.registry.add_disk_usage_provider(volumes_api)
+
+    def volume_users() -> dict[str, list[str]]:
+        users: dict[str, list[str]] = {}
+        for c in containers.list(all=True):
+            for m in c.mounts:
+                if m.get("Type") == "volume" and m.get("Name"):
+                    users.setdefault(str(m["Name"]), []).append(c.id)
+        return users
+
+    volumes.set_in_use(volume_users)
+
+    from skiff.api.container_extras import ContainerExtrasApi
+    from skiff.api.execs import ExecApi
+    from skiff.services.container_admin import ContainerAdmin
+    from skiff.services.container_fs import ContainerFs
+    from skiff.services.container_stats import StatsService
+    from skiff.services.execs import ExecService
+
+    fs = ContainerFs(containers)
+    admin = ContainerAdmin(containers, fs)
+    daemon.registry.add_routes(ExecApi(ExecService(containers)).routes())
+    extras_api = ContainerExtrasApi(containers, fs, StatsService(containers), admin, daemon.events)
+    daemon.registry.add_routes(extras_api.routes())
 
 
 class ThreadEvents:

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from skiff.errors import Conflict, InvalidArgument, NotFound
-from skiff.images.ingest import INGEST_PREFIX, Ingest, Staged
+from skiff.images.changes import apply_changes as apply_changes_
+from skiff.images.ingest import INGEST_PREFIX, Blob, Ingest, Staged
 from skiff.images.types import ConfigDoc, dumps, image_config_json
 from skiff.metadata import gc as gcmod
+from skiff.oci import mediatypes as mt
 from skiff.oci import platform as platforms
 from skiff.oci import reference as refs
 from skiff.oci.digest import Digest, InvalidDigest
@@ -438,6 +440,84 @@ class ImageService:
             op.publish([(staged, [str(target)] if target else [])])
         image_id = staged.record.id
         self._event("import", image_id, {})
+        if target is not None:
+            self._event("tag", image_id, {"name": target.familiar()})
+        return self.get(image_id)
+
+    def commit_layer(
+        self,
+        parent: str,
+        layer: BinaryIO,
+        *,
+        config: ImageConfig | None = None,
+        changes: builtins.list[str] | None = None,
+        author: str = "",
+        message: str = "",
+        ref: str | None = None,
+        container_id: str = "",
+        created_by: str = "",
+    ) -> Image:
+        """`docker commit`: a new image = the parent's layers + `layer` (an uncompressed
+        layer tar, e.g. from archive.diff_layer), with `config` (the container's, else
+        the parent's) and `changes` (Dockerfile lines) applied. `parent` "" makes an
+        image of one layer. The new image records the parent, as dockerd's commit does."""
+        target = refs.parse_familiar(ref) if ref else None
+        if target is not None and target.digest is not None:
+            raise InvalidArgument("refusing to create a tag with a digest reference")
+        parent_id = self._resolve(parent) if parent else ""
+        parent_doc = self._config(parent_id) if parent_id else None
+        parent_rec = self.meta.get_image(parent_id) if parent_id else None
+        base = (
+            config if config is not None else (parent_doc.config if parent_doc else ImageConfig())
+        )
+        new_config = apply_changes_(base, changes or [])
+        now = _rfc3339(time.time())
+        with self._ingest() as op:
+            blob = op.put_stream(layer)  # stored uncompressed: its digest is its diffID
+            layers = []
+            for la in parent_rec.layers if parent_rec else ():
+                digest = Digest.parse(la.digest)
+                layers.append(Blob(digest, self.store.info(digest).size))
+            media_types = [la.media_type for la in (parent_rec.layers if parent_rec else ())]
+            media_types.append(mt.OCI_LAYER)
+            history = [dict(h) for h in (parent_doc.history if parent_doc else ())]
+            entry: dict[str, object] = {"created": now, "created_by": created_by}
+            if author:
+                entry["author"] = author
+            if message:
+                entry["comment"] = message
+            history.append(entry)
+            doc: dict[str, object] = {
+                "architecture": parent_doc.architecture
+                if parent_doc
+                else self.platform.architecture,
+                "author": author,
+                "comment": message,
+                "config": image_config_json(new_config),
+                "container": container_id,
+                "created": now,
+                "docker_version": "",
+                "history": history,
+                "os": parent_doc.os if parent_doc else "linux",
+                "rootfs": {
+                    "type": "layers",
+                    "diff_ids": [str(d) for d in (parent_doc.diff_ids if parent_doc else ())]
+                    + [str(blob.digest)],
+                },
+            }
+            if parent_doc and parent_doc.variant:
+                doc["variant"] = parent_doc.variant
+            if parent_id:
+                doc["parent"] = parent_id
+            staged = op.stage(
+                op.put_bytes(dumps(doc)),
+                [*layers, blob],
+                layer_media_types=media_types,
+                parent=parent_id,
+            )
+            op.publish([(staged, [str(target)] if target else [])])
+        image_id = staged.record.id
+        self._event("commit", image_id, {"comment": message} if message else {})
         if target is not None:
             self._event("tag", image_id, {"name": target.familiar()})
         return self.get(image_id)

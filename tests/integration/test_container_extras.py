@@ -1,0 +1,257 @@
+"""exec, top, stats, cp, export, diff, commit, update, container prune and volumes
+against a real skiffd, driven by the real docker CLI and the Docker SDK for Python.
+The seed's walkthrough piece: run -d a shell, exec touch, commit -m, run the image,
+diff, cp both ways."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.integration.test_containers import (
+    DOCKER,
+    Daemon,
+    _mounts_under,
+    _shim_parent_pid,
+    dk,
+    skiff,
+)
+
+needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
+    pytest.mark.skipif(
+        not any(os.path.exists(p) for p in ("/bin/busybox", "/usr/bin/busybox")),
+        reason="busybox-static not installed",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    root = Path(tempfile.mkdtemp(prefix="skx-", dir="/tmp"))
+    d = Daemon(root, str(root / "s.sock"))
+    d.start()
+    try:
+        result = skiff(d, "image", "bootstrap", "busybox")
+        assert result.returncode == 0, result.stderr
+        yield d
+    finally:
+        try:
+            if d.proc is not None and d.proc.poll() is None:
+                client = docker.DockerClient(base_url=d.host)
+                for c in client.containers.list(all=True):
+                    c.remove(force=True)
+                client.close()
+        finally:
+            d.stop()
+            parent = _shim_parent_pid(d)
+            if parent:
+                os.kill(parent, signal.SIGKILL)
+        left = _mounts_under(d.root)
+        if not left:
+            shutil.rmtree(root, ignore_errors=True)
+        assert not left, f"mounts left behind: {left}"
+
+
+@pytest.fixture
+def sdk(daemon: Daemon) -> Iterator[docker.DockerClient]:
+    client = docker.DockerClient(base_url=daemon.host)
+    yield client
+    client.close()
+
+
+def ok(result: object) -> str:
+    assert getattr(result, "returncode", 1) == 0, getattr(result, "stderr", "")
+    return str(getattr(result, "stdout", ""))
+
+
+@needs_docker
+def test_walkthrough_exec_commit_diff_cp(daemon: Daemon, tmp_path: Path) -> None:
+    ok(dk(daemon, "run", "-d", "--name", "walk", "busybox", "sleep", "300"))
+    try:
+        ok(dk(daemon, "exec", "walk", "touch", "/tmp/made-by-exec"))
+        assert ok(dk(daemon, "exec", "walk", "ls", "/tmp")) == "made-by-exec\n"
+        diff = ok(dk(daemon, "diff", "walk")).splitlines()
+        assert "A /tmp/made-by-exec" in diff
+        assert "C /tmp" in diff
+        out = ok(dk(daemon, "commit", "-m", "has the file", "-a", "me", "walk", "walked:v1"))
+        assert out.startswith("sha256:")
+        listed = ok(dk(daemon, "run", "--rm", "walked:v1", "ls", "/tmp"))
+        assert listed == "made-by-exec\n"
+        history = ok(dk(daemon, "history", "--format", "{{.Comment}}", "walked:v1"))
+        assert history.splitlines()[0] == "has the file"
+        # cp both ways
+        src = tmp_path / "hello.txt"
+        src.write_text("hello from the host\n")
+        ok(dk(daemon, "cp", str(src), "walk:/tmp/"))
+        cat = ok(dk(daemon, "exec", "walk", "cat", "/tmp/hello.txt"))
+        assert cat == "hello from the host\n"
+        ok(dk(daemon, "cp", "walk:/etc/passwd", str(tmp_path / "passwd")))
+        assert "root" in (tmp_path / "passwd").read_text()
+        ok(dk(daemon, "cp", "walk:/tmp", str(tmp_path / "tmpdir")))
+        assert (tmp_path / "tmpdir" / "hello.txt").exists()
+    finally:
+        dk(daemon, "rm", "-f", "walk")
+        dk(daemon, "rmi", "-f", "walked:v1")
+
+
+@needs_docker
+def test_exec_flags_and_exit_codes(daemon: Daemon) -> None:
+    ok(dk(daemon, "run", "-d", "--name", "ex", "busybox", "sleep", "300"))
+    try:
+        assert dk(daemon, "exec", "ex", "sh", "-c", "exit 7").returncode == 7
+        env = ok(dk(daemon, "exec", "-e", "FOO=bar", "ex", "sh", "-c", "echo $FOO"))
+        assert env == "bar\n"
+        assert ok(dk(daemon, "exec", "-w", "/etc", "ex", "pwd")) == "/etc\n"
+        assert ok(dk(daemon, "exec", "-u", "nobody", "ex", "id", "-un")) == "nobody\n"
+        assert ok(dk(daemon, "exec", "-i", "ex", "cat", stdin="piped\n")) == "piped\n"
+        missing = dk(daemon, "exec", "ex", "nosuchcmd")
+        assert missing.returncode == 127, (missing.stdout, missing.stderr)
+        assert "executable file not found" in missing.stdout + missing.stderr
+        denied = dk(daemon, "exec", "ex", "/etc")
+        assert denied.returncode == 126, (denied.stdout, denied.stderr)
+        ok(dk(daemon, "exec", "-d", "ex", "touch", "/detached"))
+        ok(
+            dk(
+                daemon,
+                "exec",
+                "ex",
+                "sh",
+                "-c",
+                "for i in 1 2 3 4 5 6 7 8 9; do test -e /detached && exit 0; sleep 0.2; done; exit 1",
+            )
+        )
+        stopped = dk(daemon, "run", "--name", "ex-stopped", "busybox", "true")
+        ok(stopped)
+        refused = dk(daemon, "exec", "ex-stopped", "true")
+        assert refused.returncode != 0
+        assert "is not running" in refused.stderr
+    finally:
+        dk(daemon, "rm", "-f", "ex", "ex-stopped")
+
+
+@needs_docker
+def test_top_stats_update(daemon: Daemon) -> None:
+    ok(dk(daemon, "run", "-d", "--name", "ts", "busybox", "sleep", "300"))
+    try:
+        top = ok(dk(daemon, "top", "ts")).splitlines()
+        assert top[0].split()[:2] == ["UID", "PID"]
+        assert any("sleep 300" in line for line in top[1:])
+        stats = ok(dk(daemon, "stats", "--no-stream", "ts")).splitlines()
+        assert stats[0].split()[:3] == ["CONTAINER", "ID", "NAME"]
+        assert "ts" in stats[1]
+        ok(dk(daemon, "update", "--memory", "64m", "--memory-swap", "128m", "ts"))
+        stats = ok(dk(daemon, "stats", "--no-stream", "--format", "{{.MemUsage}}", "ts"))
+        assert stats.strip().endswith("/ 64MiB"), stats
+        ok(dk(daemon, "update", "--restart", "on-failure:3", "ts"))
+        policy = json.loads(
+            ok(dk(daemon, "inspect", "-f", "{{json .HostConfig.RestartPolicy}}", "ts"))
+        )
+        assert policy == {"Name": "on-failure", "MaximumRetryCount": 3}
+    finally:
+        dk(daemon, "rm", "-f", "ts")
+
+
+@needs_docker
+def test_export_stopped_cp_and_prune(daemon: Daemon, tmp_path: Path) -> None:
+    ok(
+        dk(
+            daemon,
+            "run",
+            "--name",
+            "gone",
+            "-l",
+            "prune=me",
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /made",
+        )
+    )
+    assert not [m for m in _mounts_under(daemon.data) if "/containers/" in m], "after run"
+    # a stopped container: cp and export mount its snapshot for the call
+    ok(dk(daemon, "cp", "gone:/made", str(tmp_path / "made")))
+    assert (tmp_path / "made").read_text() == "x\n"
+    ok(dk(daemon, "cp", str(tmp_path / "made"), "gone:/copied"))
+    ok(dk(daemon, "export", "-o", str(tmp_path / "rootfs.tar"), "gone"))
+    with tarfile.open(tmp_path / "rootfs.tar") as tf:
+        names = set(tf.getnames())
+    assert {"made", "copied", "bin/busybox"} <= names
+    assert not [m for m in _mounts_under(daemon.data) if "/containers/" in m]
+    ok(dk(daemon, "run", "--name", "keep", "busybox", "true"))
+    out = ok(dk(daemon, "container", "prune", "-f", "--filter", "label=prune=me"))
+    assert out.startswith("Deleted Containers:")
+    names_left = ok(dk(daemon, "ps", "-a", "--format", "{{.Names}}")).split()
+    assert "gone" not in names_left
+    assert "keep" in names_left
+    ok(dk(daemon, "container", "prune", "-f"))
+    assert "keep" not in ok(dk(daemon, "ps", "-a", "--format", "{{.Names}}"))
+
+
+@needs_docker
+def test_docker_volume_commands(daemon: Daemon) -> None:
+    assert ok(dk(daemon, "volume", "create", "--label", "a=b", "vol1")) == "vol1\n"
+    assert "vol1" in ok(dk(daemon, "volume", "ls", "-q")).split()
+    doc = json.loads(ok(dk(daemon, "volume", "inspect", "vol1")))[0]
+    assert doc["Labels"] == {"a": "b"}
+    assert doc["Mountpoint"].endswith("/volumes/vol1/_data")
+    assert "Local Volumes" in ok(dk(daemon, "system", "df"))
+    ok(dk(daemon, "volume", "rm", "vol1"))
+    missing = dk(daemon, "volume", "inspect", "vol1")
+    assert missing.returncode == 1
+    assert "no such volume" in missing.stderr
+    anon = ok(dk(daemon, "volume", "create")).strip()
+    assert anon in ok(dk(daemon, "volume", "prune", "-f"))
+
+
+def test_sdk_calls(daemon: Daemon, sdk: docker.DockerClient) -> None:
+    c = sdk.containers.run("busybox", ["sleep", "300"], detach=True, name="sdkx")
+    try:
+        code, out = c.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+        assert code == 3
+        assert b"out" in out
+        assert b"err" in out
+        code, (stdout, stderr) = c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
+        assert (code, stdout, stderr) == (0, b"o\n", b"e\n")
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo("put.txt")
+            info.size = 4
+            tf.addfile(info, io.BytesIO(b"data"))
+        assert c.put_archive("/tmp", buf.getvalue())
+        stream, stat = c.get_archive("/tmp/put.txt")
+        assert stat["name"] == "put.txt"
+        assert stat["size"] == 4
+        data = b"".join(stream)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            member = tf.extractfile("put.txt")
+            assert member is not None
+            assert member.read() == b"data"
+        stats = c.stats(stream=False)
+        for key in ("read", "preread", "cpu_stats", "precpu_stats", "memory_stats", "pids_stats"):
+            assert key in stats
+        assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+        assert stats["pids_stats"]["current"] >= 1
+        top = c.top()
+        assert "PID" in top["Titles"]
+        assert {ch["Path"] for ch in c.diff()} >= {"/tmp", "/tmp/put.txt"}
+        image = c.commit(repository="sdkcommit", tag="t", message="sdk", changes=["ENV X=1"])
+        assert "X=1" in image.attrs["Config"]["Env"]
+        assert sdk.containers.run("sdkcommit:t", ["cat", "/tmp/put.txt"], remove=True) == b"data"
+        sdk.images.remove("sdkcommit:t", force=True)
+        vol = sdk.volumes.create("sdkvol")
+        assert sdk.volumes.get("sdkvol").name == "sdkvol"
+        vol.remove()
+    finally:
+        c.remove(force=True)
