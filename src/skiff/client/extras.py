@@ -8,10 +8,15 @@ container prune: a thin wrapper over `Client`, kept apart from the core's calls.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
 
-from skiff.client.client import Client, QueryValue, encode_filters
+from skiff.client.client import Client, encode_filters
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any, BinaryIO
+
+    from skiff.client.client import QueryValue
 
 
 class Extras:

@@ -132,6 +132,7 @@ def compose_extras(daemon: Daemon, images: ImageService, containers: ContainerSe
         os.path.join(daemon.config.data_root, "volumes"), on_event=volume_events
     )
     daemon.volumes = volumes
+    containers.volumes = volumes  # -v NAME:/path and the image's VOLUMEs
     volumes_api = VolumesApi(volumes, daemon.events)
     daemon.registry.add_routes(volumes_api.routes())
     daemon.registry.add_disk_usage_provider(volumes_api)

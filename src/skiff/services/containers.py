@@ -353,6 +353,22 @@ def parse_signal(value: str | int) -> int:
         raise InvalidArgument(f"Invalid signal: {value}") from None
 
 
+def _mount_point(kind: str, source: str, target: str, m: Any, name: str) -> dict[str, Any]:
+    """Docker's MountPoint, as inspect shows it and the volume service counts users."""
+    point: dict[str, Any] = {
+        "Type": kind,
+        "Source": source,
+        "Destination": target,
+        "Mode": m.mode,
+        "RW": not m.read_only,
+        "Propagation": m.propagation or ("rprivate" if kind == "bind" else ""),
+    }
+    if kind == "volume":
+        point["Name"] = name
+        point["Driver"] = "local"
+    return point
+
+
 class ContainerService:
     """The containers of one daemon. Runs on the event loop; blocking work (mounts,
     snapshots, files) goes to worker threads. One lock per container orders its
@@ -637,11 +653,19 @@ class ContainerService:
         from skiff.containers.spec import ContainerFiles, build_spec, volume_targets
 
         volumes: dict[str, str] = {}
+        c.mounts = []
+        for m in create.host_config.mounts:
+            if m.type == "bind":
+                c.mounts.append(_mount_point("bind", m.source, m.target, m, ""))
         for m in volume_targets(create, image):
             if self.volumes is None:
                 raise InvalidArgument("volumes are not available in this daemon")
-            volume, _ = self.volumes.ensure(m.source or "")
+            volume, made = self.volumes.ensure(m.source or "")
             volumes[m.target] = volume.mountpoint
+            if made and not m.no_copy:
+                # Docker fills a new volume with what the image has at that path.
+                self.volumes.copy_up(volume, os.path.join(c.rootfs, m.target.lstrip("/")))
+            c.mounts.append(_mount_point("volume", volume.mountpoint, m.target, m, volume.name))
         namespaces: dict[str, str] = {}
         hc = create.host_config
         for kind, proc_name, mode in (

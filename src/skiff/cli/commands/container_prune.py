@@ -13,8 +13,8 @@ def run(ctx: CliContext, argv: list[str], prog: str = "container prune") -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
+    from skiff.cli.args import parse_filters
     from skiff.cli.commands.image_prune import confirm
-    from skiff.cli.commands.images import parse_filters
     from skiff.cli.output import human_size
     from skiff.client.extras import Extras
 
