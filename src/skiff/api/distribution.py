@@ -8,7 +8,9 @@
 pull or push. `/images/create` is shared with import (`fromSrc`): the image routes
 call `DistributionApi.pull` for a `fromImage` request. Errors before the first
 progress line keep their status (an unknown image is a 404, which makes `docker run`
-say so); later ones go in-band, as dockerd does.
+say so); later ones go in-band, as dockerd does. One exception: the registry's 401 on a
+pull is a 500 here, as in dockerd ("no basic auth credentials"); a 401 would make the
+docker CLI ask for a login ("Login prior to pull:") and wait on stdin.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from skiff.api.query import query_str
 from skiff.api.registry import Route
 from skiff.api.streams import JsonStream
 from skiff.distribution.credentials import StaticCredentials, decode_registry_auth
-from skiff.errors import InvalidArgument
+from skiff.distribution.errors import RegistryError
+from skiff.errors import InvalidArgument, Unauthorized
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -79,7 +82,10 @@ class DistributionApi:
         def work(progress: ProgressCallback) -> None:
             self._service.pull(name, tag, platform=platform, progress=progress, credentials=creds)
 
-        return await self._stream(request, work)
+        try:
+            return await self._stream(request, work)
+        except Unauthorized as e:
+            raise RegistryError(str(e)) from e
 
     # POST /images/{name}/push?tag=
     async def push(self, request: web.Request) -> web.StreamResponse:

@@ -220,10 +220,13 @@ class Repository:
         """Fetch a manifest or index by tag or digest: (descriptor, bytes), the digest
         verified (against the reference, or the registry's Docker-Content-Digest)."""
         what = self.what(reference)
-        resp = self.request(
-            "GET", self.url(f"manifests/{quote(reference, safe=':@')}"),
-            {"Accept": ", ".join(MANIFEST_ACCEPT)},
-        )  # fmt: skip
+        try:
+            resp = self.request(
+                "GET", self.url(f"manifests/{quote(reference, safe=':@')}"),
+                {"Accept": ", ".join(MANIFEST_ACCEPT)},
+            )  # fmt: skip
+        except RegistryUnavailable as e:  # no answer at all: say which image it was for
+            raise RegistryUnavailable(f"{what}: {e}", e.retry_after) from e
         if resp.status != 200:
             raise self._fail(resp, what)
         with resp:
