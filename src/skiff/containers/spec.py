@@ -225,12 +225,11 @@ def container_env(config: ContainerConfig, image: ImageConfig, hostname: str) ->
 
 
 def effective_hostname(create: ContainerCreate, container_id: str, host_hostname: str) -> str:
-    """Config.Hostname as dockerd fills it: given, the host's (--network host or
-    --uts host), else the short container id."""
+    """Config.Hostname as dockerd fills it: given, the host's with --network host, else
+    the short container id (also with --uts host: only the spec's hostname goes)."""
     if create.config.hostname:
         return create.config.hostname
-    hc = create.host_config
-    if hc.network_mode == "host" or hc.uts_mode == "host":
+    if create.host_config.network_mode == "host":
         return host_hostname
     return container_id[:12]
 
@@ -651,8 +650,8 @@ def build_spec(
     sysctl.update(hc.sysctls)
 
     parent = hc.resources.cgroup_parent or cgroup_parent
-    linux: dict[str, Any] = {
-        "sysctl": sysctl,
+    linux: dict[str, Any] = {"sysctl": sysctl} if sysctl else {}
+    linux |= {
         "resources": _resources(create, cgroup_devices),
         "cgroupsPath": posixpath.join("/", parent, container_id),
         "namespaces": _namespaces(create, namespaces or {}, host.cgroup_v2),
