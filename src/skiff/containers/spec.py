@@ -39,6 +39,7 @@ from skiff.containers import devices as host_devices_mod
 from skiff.containers.devices import HostDevice
 from skiff.containers.mountopts import tmpfs_mount_options
 from skiff.containers.seccomp_profile import default_profile
+from skiff.containers.signals import parse_signal
 from skiff.containers.users import ExecUser, make_workdir, resolve_user
 from skiff.errors import InvalidArgument, SkiffError
 from skiff.oci.image import ImageConfig
@@ -236,8 +237,6 @@ def effective_hostname(create: ContainerCreate, container_id: str, host_hostname
 
 def stop_signal(create: ContainerCreate, image: Image) -> int:
     """--stop-signal, else the image's STOPSIGNAL, else SIGTERM."""
-    from skiff.api.container_create import parse_signal
-
     name = create.config.stop_signal or image.config.stop_signal
     return parse_signal(name) if name else int(signal.SIGTERM)
 
