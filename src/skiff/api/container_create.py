@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import signal
 from typing import Any
 
 from skiff.containers.mountopts import merge_tmpfs_options, tmpfs_data_from_options
+from skiff.containers.signals import parse_signal
 from skiff.errors import InvalidArgument
 from skiff.linux.capabilities import NAMES as CAPABILITY_NAMES
 from skiff.oci import reference
@@ -295,28 +295,6 @@ def _normalize_port(port: str) -> str:
     if not start.isdigit() or (end and not end.isdigit()) or proto not in ("tcp", "udp", "sctp"):
         raise InvalidArgument(f'invalid port specification: "{port}"')
     return f"{number}/{proto}"
-
-
-def parse_signal(text: str) -> int:
-    """A stop signal as dockerd reads it: "SIGTERM", "TERM", "15", "RTMIN+3"."""
-    if text.isdigit():
-        number = int(text)
-        if 0 < number <= signal.SIGRTMAX:
-            return number
-        raise InvalidArgument(f"Invalid signal: {text}")
-    name = text.upper()
-    name = name.removeprefix("SIG")
-    match = re.fullmatch(r"RT(MIN|MAX)([+-]\d+)?", name)
-    if match:
-        base = signal.SIGRTMIN if match.group(1) == "MIN" else signal.SIGRTMAX
-        number = int(base) + int(match.group(2) or 0)
-        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
-            return number
-        raise InvalidArgument(f"Invalid signal: {text}")
-    try:
-        return int(signal.Signals["SIG" + name])
-    except KeyError:
-        raise InvalidArgument(f"Invalid signal: {text}") from None
 
 
 # -- HostConfig -------------------------------------------------------------------

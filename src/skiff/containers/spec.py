@@ -39,6 +39,7 @@ from skiff.containers import devices as host_devices_mod
 from skiff.containers.devices import HostDevice
 from skiff.containers.mountopts import tmpfs_mount_options
 from skiff.containers.seccomp_profile import default_profile
+from skiff.containers.signals import parse_signal
 from skiff.containers.users import ExecUser, make_workdir, resolve_user
 from skiff.errors import InvalidArgument, SkiffError
 from skiff.oci.image import ImageConfig
@@ -225,20 +226,17 @@ def container_env(config: ContainerConfig, image: ImageConfig, hostname: str) ->
 
 
 def effective_hostname(create: ContainerCreate, container_id: str, host_hostname: str) -> str:
-    """Config.Hostname as dockerd fills it: given, the host's (--network host or
-    --uts host), else the short container id."""
+    """Config.Hostname as dockerd fills it: given, the host's with --network host, else
+    the short container id (also with --uts host: only the spec's hostname goes)."""
     if create.config.hostname:
         return create.config.hostname
-    hc = create.host_config
-    if hc.network_mode == "host" or hc.uts_mode == "host":
+    if create.host_config.network_mode == "host":
         return host_hostname
     return container_id[:12]
 
 
 def stop_signal(create: ContainerCreate, image: Image) -> int:
     """--stop-signal, else the image's STOPSIGNAL, else SIGTERM."""
-    from skiff.api.container_create import parse_signal
-
     name = create.config.stop_signal or image.config.stop_signal
     return parse_signal(name) if name else int(signal.SIGTERM)
 
@@ -651,8 +649,8 @@ def build_spec(
     sysctl.update(hc.sysctls)
 
     parent = hc.resources.cgroup_parent or cgroup_parent
-    linux: dict[str, Any] = {
-        "sysctl": sysctl,
+    linux: dict[str, Any] = {"sysctl": sysctl} if sysctl else {}
+    linux |= {
         "resources": _resources(create, cgroup_devices),
         "cgroupsPath": posixpath.join("/", parent, container_id),
         "namespaces": _namespaces(create, namespaces or {}, host.cgroup_v2),
