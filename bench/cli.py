@@ -53,7 +53,7 @@ def _wait(path: str, proc: subprocess.Popen[bytes]) -> None:
 def skiffd(root: str) -> Iterator[str]:
     sock = os.path.join(root, "exec", "s.sock")
     argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", os.path.join(root, "data"),
-            "--exec-root", os.path.join(root, "exec"), "-H", "unix://" + sock]  # fmt: skip
+            "--exec-root", os.path.join(root, "exec"), "-H", "unix://" + sock, "--bridge", "none"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait(sock, proc)

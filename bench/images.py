@@ -167,7 +167,7 @@ def main() -> int:
             else:
                 sock = os.path.join(root, "s.sock")
                 argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", os.path.join(root, "sd"),
-                        "--exec-root", os.path.join(root, "se"), "-H", "unix://" + sock]  # fmt: skip
+                        "--exec-root", os.path.join(root, "se"), "-H", "unix://" + sock, "--bridge", "none"]  # fmt: skip
                 hosts["skiff"] = stack.enter_context(daemon(argv, sock))
             if ns.dockerd_host:
                 hosts["dockerd"] = ns.dockerd_host

@@ -55,7 +55,7 @@ class Daemon:
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", str(self.data)]
-        argv += ["--exec-root", str(self.exec_root), "-H", self.host]
+        argv += ["--exec-root", str(self.exec_root), "-H", self.host, "--bridge", "none"]
         log = open(self.root / "skiffd.out", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
         log.close()

@@ -79,6 +79,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         str(root / "data"),
         "--exec-root",
         str(root / "exec"),
+        "--bridge",
+        "none",
         "-H",
         "unix://" + sock,
         "-H",

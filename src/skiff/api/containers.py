@@ -292,12 +292,19 @@ class ContainersApi:
             items = items[:limit]
         size = query_bool(q, "size")
         out = [summary_to_wire(c, await self._size(c) if size else None) for c in items]
+        if self.svc.network is not None:  # network hook: Ports, Networks
+            for c, wire in zip(items, out, strict=True):
+                wire["Ports"] = self.svc.network.summary_ports(c)
+                wire["NetworkSettings"]["Networks"] = self.svc.network.networks(c)
         return json_response(out)
 
     async def inspect(self, request: web.Request) -> web.StreamResponse:
         c = self.svc.get(request.match_info["id"])
         size = await self._size(c) if query_bool(request.query, "size") else None
-        return json_response(inspect_to_wire(c, size))
+        wire = inspect_to_wire(c, size)
+        if self.svc.network is not None:  # network hook: NetworkSettings
+            wire["NetworkSettings"] = self.svc.network.settings(c)
+        return json_response(wire)
 
     async def start(self, request: web.Request) -> web.StreamResponse:
         await self.svc.start(request.match_info["id"])

@@ -20,15 +20,20 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
 
 from skiff.api.containers import ContainersApi
 from skiff.api.distribution import DistributionApi
 from skiff.api.images import ImagesApi
+from skiff.api.networks import NetworksApi
 from skiff.api.registry import ApiRegistry
 from skiff.api.system import SystemApi
 from skiff.daemon.config import DaemonConfig
 from skiff.distribution.credentials import DockerConfig
 from skiff.images.service import ImageService
+from skiff.network import ipam
+from skiff.network.manager import NetworkConfig, NetworkManager
+from skiff.services.container_network import ContainerNetworking
 from skiff.services.containers import ContainerService
 from skiff.services.distribution import DistributionService
 from skiff.services.events import Event, EventBus
@@ -112,6 +117,7 @@ def compose(config: DaemonConfig) -> Daemon:
     containers = ContainerService(
         images, config.data_root, config.exec_root, publish=events.publish
     )
+    _wire_network(daemon, containers)
     registry.add_routes(ContainersApi(containers).routes())
     registry.add_info_provider(containers)
     daemon.on_start.append(containers.start_service)
@@ -159,6 +165,47 @@ def compose_extras(daemon: Daemon, images: ImageService, containers: ContainerSe
     daemon.registry.add_routes(ExecApi(ExecService(containers)).routes())
     extras_api = ContainerExtrasApi(containers, fs, StatsService(containers), admin, daemon.events)
     daemon.registry.add_routes(extras_api.routes())
+
+
+def network_config(config: DaemonConfig) -> NetworkConfig:
+    flags = config.network
+    subnet = gateway = ""
+    if flags.bip:
+        iface = IPv4Interface(flags.bip)
+        subnet, gateway = str(iface.network), str(iface.ip)
+    return NetworkConfig(
+        state_dir=os.path.join(config.data_root, "network"),
+        chain_prefix=flags.prefix(),
+        default_bridge=flags.bridge,
+        default_subnet=subnet,
+        default_gateway=gateway,
+        default_ip_range=flags.fixed_cidr,
+        address_pools=flags.address_pools or ipam.DEFAULT_POOLS,
+        mtu=flags.mtu,
+        ip_forward=flags.ip_forward,
+        default_network=flags.bridge not in ("none", ""),
+        iptables=flags.iptables,
+    )
+
+
+def _wire_network(daemon: Daemon, containers: ContainerService) -> None:
+    """The NetworkManager, the containers' network hook and /networks."""
+    manager = NetworkManager(network_config(daemon.config))
+    hook = ContainerNetworking(
+        manager, daemon.config.exec_root, default_network=manager.config.default_network
+    )
+    containers.network = hook
+    hook.containers = containers
+    daemon.registry.add_routes(NetworksApi(manager, hook, containers).routes())
+
+    async def start() -> None:
+        await asyncio.to_thread(manager.restore)
+
+    async def stop() -> None:
+        await asyncio.to_thread(manager.close)
+
+    daemon.on_start.append(start)  # before the containers' restore
+    daemon.on_stop.append(stop)  # after the containers' close (reverse order)
 
 
 class ThreadEvents:

@@ -23,6 +23,28 @@ class TlsFiles:
 
 
 @dataclass(frozen=True)
+class NetworkFlags:
+    """dockerd's networking flags."""
+
+    bridge: str = "skiff0"  # "none": no default network
+    bip: str = ""  # the default bridge's gateway/len ("" chooses a free subnet)
+    fixed_cidr: str = ""  # the part of the subnet handed to containers
+    iptables: bool = True
+    ip_forward: bool = True
+    address_pools: tuple[tuple[str, int], ...] = ()  # --default-address-pool base=,size=
+    chain_prefix: str = ""  # "": SKIFF for skiff0, else derived from the bridge name
+    mtu: int = 1500
+
+    def prefix(self) -> str:
+        if self.chain_prefix:
+            return self.chain_prefix
+        if self.bridge in ("skiff0", "none", ""):
+            return "SKIFF"
+        tail = "".join(ch for ch in self.bridge.upper() if ch.isalnum())
+        return ("SK-" + tail)[:16]
+
+
+@dataclass(frozen=True)
 class DaemonConfig:
     hosts: list[Host]
     data_root: str = DEFAULT_DATA_ROOT
@@ -34,6 +56,25 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)
     log_file: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    network: NetworkFlags = field(default_factory=NetworkFlags)
+
+
+def _bool_flag(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on", ""):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def _address_pool(text: str) -> tuple[str, int]:
+    fields = dict(part.partition("=")[::2] for part in text.split(","))
+    try:
+        return fields["base"], int(fields["size"])
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"invalid default address pool {text!r} (want base=CIDR,size=N)"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="registry (HOST[:PORT]) to reach over plain HTTP; loopback ones always may be",
     )
     p.add_argument("--log-file", default="", help="JSON log file (default EXEC_ROOT/skiffd.log)")
+    n = p.add_argument_group("networking (dockerd's flags)")
+    n.add_argument(
+        "-b", "--bridge", default="skiff0", help="default bridge name; none: no default network"
+    )
+    n.add_argument("--bip", default="", help="default bridge address and prefix (CIDR)")
+    n.add_argument("--fixed-cidr", default="", help="addresses of the default bridge given out")
+    n.add_argument("--iptables", type=_bool_flag, nargs="?", const=True, default=True)
+    n.add_argument("--ip-forward", type=_bool_flag, nargs="?", const=True, default=True)
+    n.add_argument("--default-address-pool", type=_address_pool, action="append", default=[])
+    n.add_argument(
+        "--iptables-chain-prefix",
+        default="",
+        help="skiff's iptables chains' prefix (default SKIFF, or one derived from --bridge)",
+    )
+    n.add_argument("--mtu", type=int, default=1500)
     p.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return p
 
@@ -95,4 +151,14 @@ def config_from_args(ns: argparse.Namespace) -> DaemonConfig:
         insecure_tcp=ns.insecure_tcp,
         insecure_registries=list(ns.insecure_registry),
         log_file=ns.log_file or os.path.join(exec_root, LOG_NAME),
+        network=NetworkFlags(
+            bridge=ns.bridge,
+            bip=ns.bip,
+            fixed_cidr=ns.fixed_cidr,
+            iptables=ns.iptables,
+            ip_forward=ns.ip_forward,
+            address_pools=tuple(ns.default_address_pool),
+            chain_prefix=ns.iptables_chain_prefix,
+            mtu=ns.mtu,
+        ),
     )

@@ -47,6 +47,8 @@ class NetworkConfig:
     chain_prefix: str = "SKIFF"
     default_bridge: str = "skiff0"
     default_subnet: str = ""  # "": the first free subnet of address_pools
+    default_gateway: str = ""  # "": the subnet's first address (--bip gives it)
+    default_ip_range: str = ""  # --fixed-cidr
     bridge_prefix: str = "skiff-"  # user networks: (prefix + id)[:15]
     veth_prefix: str = "veth"
     address_pools: Sequence[tuple[str, int]] = ipam.DEFAULT_POOLS
@@ -55,6 +57,8 @@ class NetworkConfig:
     mtu: int = 1500
     ip_forward: bool = True  # turn net.ipv4.ip_forward on if it is off (as dockerd)
     port_range: tuple[int, int] | None = None  # None: net.ipv4.ip_local_port_range
+    default_network: bool = True  # False: no "bridge" network (skiffd --bridge none)
+    iptables: bool = True  # False: no rules at all (skiffd --iptables=false)
 
 
 def _now() -> str:
@@ -84,6 +88,10 @@ def _write_forwarding(value: str) -> None:
         f.write(value)
 
 
+def _no_iptables(argv: Sequence[str], stdin: str | None = None) -> str:
+    return ""
+
+
 class NetworkManager:
     def __init__(
         self,
@@ -94,7 +102,11 @@ class NetworkManager:
     ) -> None:
         self.config = config
         self.links: Links = links or NetlinkLinks()
-        self.iptables = iptables or firewall.Iptables(firewall.Chains(config.chain_prefix))
+        self.iptables = iptables or (
+            firewall.Iptables(firewall.Chains(config.chain_prefix))
+            if config.iptables
+            else firewall.Iptables(firewall.Chains(config.chain_prefix), _no_iptables)
+        )
         self.store = StateFile(config.state_dir)
         self.state = self.store.load()
         self.lock = threading.RLock()
@@ -112,9 +124,12 @@ class NetworkManager:
         """
         with self.lock:
             self.iptables.jumps_checked = False
-            if not any(n.default for n in self.state.networks.values()):
+            if self.config.default_network and not any(
+                n.default for n in self.state.networks.values()
+            ):
                 self._create_default()
-            self._enable_forwarding()
+            if self.state.networks:
+                self._enable_forwarding()
             for net in self.state.networks.values():
                 created = self.links.ensure_bridge(
                     net.bridge,
@@ -214,8 +229,16 @@ class NetworkManager:
         subnet = (
             ipam.parse_network(self.config.default_subnet) if self.config.default_subnet else None
         )
+        c = self.config
         return self._create(
-            DEFAULT_NETWORK, subnet=subnet, bridge=self.config.default_bridge, default=True
+            DEFAULT_NETWORK,
+            subnet=subnet,
+            gateway=ipam.parse_address(c.default_gateway) if c.default_gateway else None,
+            ip_range=ipam.parse_network(c.default_ip_range, "ip range")
+            if c.default_ip_range
+            else None,
+            bridge=c.default_bridge,
+            default=True,
         )
 
     def create_network(
@@ -284,6 +307,8 @@ class NetworkManager:
             options=options or {},
             created=_now(),
         )
+        if not self.state.networks:
+            self._enable_forwarding()
         created = self.links.ensure_bridge(
             bridge, IPv4Interface(f"{gateway}/{subnet.prefixlen}"), self.config.mtu
         )
@@ -591,4 +616,5 @@ class NetworkManager:
             for e in self.state.endpoints.values()
             for p in e.ports
         ]
-        self.iptables.apply(bridges, dnats)
+        if bridges or self.iptables.loaded_text:  # no network yet: the host is left alone
+            self.iptables.apply(bridges, dnats)

@@ -149,6 +149,8 @@ class Container:
     manually_stopped: bool = False  # `stop` or `kill` by a user: no restart policy applies
     mounts: list[dict[str, Any]] = field(default_factory=list)  # Docker's MountPoint objects
     driver: str = "overlay2"
+    # The networks it joins at start: {name: {NetworkID, Aliases, IPAMConfig}} (network hook).
+    networks: dict[str, Any] = field(default_factory=dict)
     # In memory only: completed runs since the daemon started (for wait next-exit).
     exits: int = field(default=0, compare=False)
 
@@ -402,6 +404,9 @@ class ContainerService:
         self._changed: asyncio.Condition | None = None
         self._backoff: dict[str, float] = {}
         self._closing = False
+        # Networking (skiff.services.container_network.ContainerNetworking), set by the
+        # daemon; None: every container has a private netns with only loopback.
+        self.network: Any = None
         for doc in self.store.load():
             c = Container.from_doc(doc)
             self._containers[c.id] = c
@@ -597,6 +602,8 @@ class ContainerService:
             dir=os.path.join(self.root, cid),
             snapshot_key=f"container-{cid}",
         )
+        if self.network is not None:  # network hook: the mode and networks checked, kept
+            self.network.check_create(c, body)
         self._containers[cid] = c  # holds the name while the blocking work runs
         try:
             await asyncio.to_thread(self._prepare, c, image, create)
@@ -721,6 +728,8 @@ class ContainerService:
     async def _start(self, c: Container) -> None:
         try:
             await asyncio.to_thread(self._mount, c)
+            if self.network is not None:  # network hook: netns, endpoints, files, spec
+                await asyncio.to_thread(self.network.attach, c)
             shim = self.shim(c)
             with contextlib.suppress(ShimGone, SkiffError):
                 await shim.shutdown()  # a stopped shim of an earlier run
@@ -754,6 +763,12 @@ class ContainerService:
         self.event(c, "start")
         self._watch(c)
 
+    async def _network_detach(self, c: Container) -> None:
+        """Network hook: endpoints and the netns file go when the container stops."""
+        if self.network is not None:
+            with contextlib.suppress(SkiffError, OSError):
+                await asyncio.to_thread(self.network.detach, c)
+
     def _mount(self, c: Container) -> None:
         if os.path.ismount(c.rootfs):
             return
@@ -776,6 +791,7 @@ class ContainerService:
             await shim.shutdown()
         with contextlib.suppress(OSError):
             await asyncio.to_thread(self._unmount, c)
+        await self._network_detach(c)
         message = str(e)
         c.state.error = message
         c.state.exit_code = _start_exit_code(message)
@@ -821,6 +837,7 @@ class ContainerService:
             await shim.shutdown()
         with contextlib.suppress(OSError):
             await asyncio.to_thread(self._unmount, c)
+        await self._network_detach(c)
         c.state = State(
             status=EXITED,
             exit_code=code,
@@ -1053,6 +1070,7 @@ class ContainerService:
             task.cancel()
         with contextlib.suppress(ShimGone, SkiffError, OSError):
             await self.shim(c).shutdown()
+        await self._network_detach(c)
         await asyncio.to_thread(self._discard, c)
         self._containers.pop(c.id, None)
         self.store.delete(c.id)

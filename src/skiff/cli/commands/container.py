@@ -8,13 +8,14 @@ error, 126/127 when the command cannot be run, as docker)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 import threading
 from typing import Any
 
-from skiff.cli.args import ArgumentParser, parser
+from skiff.cli.args import parser
 from skiff.cli.context import CliContext
 from skiff.client import ApiError
 
@@ -28,7 +29,7 @@ def _bytes(text: str) -> int:
     return int(t)
 
 
-def _add_create_flags(p: ArgumentParser) -> None:
+def _add_create_flags(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("image", metavar="IMAGE")
     a("command", nargs="...", metavar="COMMAND")
@@ -57,12 +58,18 @@ def _add_create_flags(p: ArgumentParser) -> None:
     a("--privileged", action="store_true")
     a("--security-opt", action="append", default=[])
     a("--network", "--net", default="default")
+    a("--network-alias", "--net-alias", action="append", default=[])
+    a("--ip", default="")
+    a("-p", "--publish", action="append", default=[])
+    a("-P", "--publish-all", action="store_true")
+    a("--expose", action="append", default=[])
     a("--stop-signal", default="")
     a("--stop-timeout", type=int, default=None)
 
 
-def _parser(prog: str, description: str) -> ArgumentParser:
-    return ArgumentParser(prog=f"skiff {prog}", description=description, add_help=False)
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    # run/create need argparse's REMAINDER and help action (the lean parser has neither).
+    return argparse.ArgumentParser(prog=f"skiff {prog}", description=description, add_help=False)
 
 
 def _env(ns: Any) -> list[str]:
@@ -98,6 +105,29 @@ def _mounts(ns: Any) -> tuple[list[str], list[dict[str, Any]]]:
     return binds, mounts
 
 
+def _ports(
+    publish: list[str], expose: list[str]
+) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """-p and --expose as docker's CLI sends them (ranges one key per port)."""
+    from skiff.network.ports import parse_port_spec
+
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in publish:
+        for b in parse_port_spec(spec):
+            exposed[b.key] = {}
+            port = ""
+            if b.host_port:
+                port = str(b.host_port)
+                if b.host_port_end:
+                    port += f"-{b.host_port_end}"
+            bindings.setdefault(b.key, []).append({"HostIp": b.host_ip, "HostPort": port})
+    for item in expose:
+        num, _, proto = item.partition("/")
+        exposed[f"{num}/{proto or 'tcp'}"] = {}
+    return exposed, bindings
+
+
 def create_body(ns: Any) -> dict[str, Any]:
     restart_name, _, count = ns.restart.partition(":")
     labels = dict(item.partition("=")[::2] for item in ns.label)
@@ -123,6 +153,10 @@ def create_body(ns: Any) -> dict[str, Any]:
         "SecurityOpt": ns.security_opt or None,
         "NetworkMode": ns.network,
     }
+    exposed, bindings = _ports(ns.publish, ns.expose)
+    if bindings:
+        host["PortBindings"] = bindings
+    host["PublishAllPorts"] = ns.publish_all
     if ns.tty and sys.stdout.isatty():
         size = os.get_terminal_size(sys.stdout.fileno())
         host["ConsoleSize"] = [size.lines, size.columns]
@@ -148,6 +182,13 @@ def create_body(ns: Any) -> dict[str, Any]:
         body["StopSignal"] = ns.stop_signal
     if ns.stop_timeout is not None:
         body["StopTimeout"] = ns.stop_timeout
+    if exposed:
+        body["ExposedPorts"] = exposed
+    if ns.network_alias or ns.ip:
+        endpoint: dict[str, Any] = {"Aliases": ns.network_alias or None}
+        if ns.ip:
+            endpoint["IPAMConfig"] = {"IPv4Address": ns.ip}
+        body["NetworkingConfig"] = {"EndpointsConfig": {ns.network: endpoint}}
     return body
 
 
