@@ -393,6 +393,7 @@ class ContainerService:
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         self.store = ContainerStore(os.path.join(data_root, "containers.db"))
         self.parent_socket = os.path.join(exec_root, "shim-parent.sock")
+        self._parent_pid = 0
         self.runtime_root = os.path.join(exec_root, "runtime")
         self.runtime = runtime or [sys.executable, "-m", "skiff.runtime.cli.main"]
         self._publish = publish
@@ -501,7 +502,7 @@ class ContainerService:
         running: reconnect to its shim, or record how it ended and apply its policy."""
         self._changed = asyncio.Condition()
         os.makedirs(self.runtime_root, mode=0o700, exist_ok=True)
-        await asyncio.to_thread(
+        self._parent_pid = await asyncio.to_thread(
             start_parent, self.parent_socket, None, os.path.join(self.exec_root, "shim-parent.log")
         )
         for c in list(self._containers.values()):
@@ -553,6 +554,13 @@ class ContainerService:
             *self._monitors.values(), *self._restarts.values(), return_exceptions=True
         )
         self.store.close()
+        # The shim parent only forks new shims; running shims are in sessions of their
+        # own and go on without it. Ending it here means a clean stop leaves no process
+        # but the containers' (the next start makes a new one).
+        if self._parent_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._parent_pid, signal.SIGTERM)
+            self._parent_pid = 0
 
     # --- create ------------------------------------------------------------------------
 
