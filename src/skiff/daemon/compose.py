@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from skiff.api.containers import ContainersApi
 from skiff.api.distribution import DistributionApi
 from skiff.api.images import ImagesApi
 from skiff.api.registry import ApiRegistry
@@ -28,6 +29,7 @@ from skiff.api.system import SystemApi
 from skiff.daemon.config import DaemonConfig
 from skiff.distribution.credentials import DockerConfig
 from skiff.images.service import ImageService
+from skiff.services.containers import ContainerService
 from skiff.services.distribution import DistributionService
 from skiff.services.events import Event, EventBus
 from skiff.services.system import HostInfo
@@ -43,6 +45,7 @@ class Daemon:
     registry: ApiRegistry
     on_start: list[Hook] = field(default_factory=list)
     on_stop: list[Hook] = field(default_factory=list)
+    containers: ContainerService | None = None
 
 
 def engine_id(data_root: str) -> str:
@@ -104,7 +107,14 @@ def compose(config: DaemonConfig) -> Daemon:
         await asyncio.to_thread(images.close)
 
     daemon.on_stop.append(close_images)
-    # Container services plug in here (see the module docstring).
+    containers = ContainerService(
+        images, config.data_root, config.exec_root, publish=events.publish
+    )
+    registry.add_routes(ContainersApi(containers).routes())
+    registry.add_info_provider(containers)
+    daemon.on_start.append(containers.start_service)
+    daemon.on_stop.append(containers.close)
+    daemon.containers = containers
     return daemon
 
 
