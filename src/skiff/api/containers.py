@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from skiff.api.app import json_response
+from skiff.api.container_create import parse_create
 from skiff.api.framing import STDERR, STDOUT, encode_frame
 from skiff.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection, hijack
 from skiff.api.query import query_bool, query_filters, query_int, query_str, query_timestamp
@@ -277,6 +278,8 @@ class ContainersApi:
         if not isinstance(body, dict):
             raise InvalidArgument("config cannot be empty in order to create a container")
         name = query_str(request.query, "name")
+        # dockerd's checks and words (the typed request feeds build_spec once it lands).
+        parse_create(body, name, query_str(request.query, "platform"))
         c = await self.svc.create(body, name=name, platform=query_str(request.query, "platform"))
         return json_response({"Id": c.id, "Warnings": []}, 201)
 

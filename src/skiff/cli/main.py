@@ -29,6 +29,21 @@ COMMANDS: dict[str, str] = {
     "push": "skiff.cli.commands.push",
     "login": "skiff.cli.commands.login",
     "logout": "skiff.cli.commands.logout",
+    "run": "skiff.cli.commands.container:run_run",
+    "create": "skiff.cli.commands.container:run_create",
+    "start": "skiff.cli.commands.container:run_start",
+    "stop": "skiff.cli.commands.container:run_stop",
+    "kill": "skiff.cli.commands.container:run_kill",
+    "restart": "skiff.cli.commands.container:run_restart",
+    "pause": "skiff.cli.commands.container:run_pause",
+    "unpause": "skiff.cli.commands.container:run_unpause",
+    "rm": "skiff.cli.commands.container:run_rm",
+    "wait": "skiff.cli.commands.container:run_wait",
+    "rename": "skiff.cli.commands.container:run_rename",
+    "ps": "skiff.cli.commands.container:run_ps",
+    "logs": "skiff.cli.commands.container:run_logs",
+    "attach": "skiff.cli.commands.container:run_attach",
+    "container": "skiff.cli.commands.container:run_container",
 }
 
 USAGE = """Usage:  skiff [OPTIONS] COMMAND
@@ -36,19 +51,34 @@ USAGE = """Usage:  skiff [OPTIONS] COMMAND
 A container engine that does what Docker does
 
 Commands:
+  attach      Attach local standard input, output, and error to a running container
+  create      Create a new container
   events      Get real time events from the server
   history     Show the history of an image
   images      List images
   import      Import the contents from a tarball to create a filesystem image
   info        Display system-wide information
   inspect     Return low-level information on skiff objects
+  kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
+  logs        Fetch the logs of a container
+  pause       Pause all processes within one or more containers
+  ps          List containers
+  rename      Rename a container
+  restart     Restart one or more containers
+  rm          Remove one or more containers
   rmi         Remove one or more images
+  run         Create and run a new container from an image
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  start       Start one or more stopped containers
+  stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  unpause     Unpause all processes within one or more containers
   version     Show the skiff version information
+  wait        Block until one or more containers stop, then print their exit codes
 
 Management Commands:
+  container   Manage containers (run, create, start, stop, ls, logs, rm, ...)
   image       Manage images (ls, inspect, history, tag, rm, import, save, load, prune,
               bootstrap)
   system      Manage skiff (df, info, events)
@@ -122,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skiff: '{command}' is not a skiff command.\nSee 'skiff --help'", file=sys.stderr)
         return 1
     ctx = CliContext(opts)
-    module = importlib.import_module(module_name)
+    module_path, _, function = module_name.partition(":")
+    module = importlib.import_module(module_path)
     try:
-        code: int = module.run(ctx, command_args)
+        code: int = getattr(module, function or "run")(ctx, command_args)
     except ApiError as exc:
         print(str(exc), file=sys.stderr)
         return 1

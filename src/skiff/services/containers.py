@@ -662,6 +662,11 @@ class ContainerService:
                 stdin=c.open_stdin,
             )
             await spawn_async(self.parent_socket, req)
+            size = c.host_config.get("ConsoleSize") or [0, 0]
+            if c.tty and isinstance(size, list) and len(size) == 2 and size[0] and size[1]:
+                # The client's terminal size, before the process can ask for it.
+                with contextlib.suppress(SkiffError):
+                    await shim.resize(int(size[0]), int(size[1]))
             await self._deliver_attaches(c, shim)
             state = await shim.start()
         except BaseException as e:

@@ -1,6 +1,6 @@
 """`skiff inspect` / `skiff image inspect`: low-level information as a JSON array, like
 `docker inspect`. Objects that are not found are reported at the end (exit 1); the found
-ones are still printed, as docker does. Images only, until containers exist."""
+ones are still printed, as docker does. Containers first, then images."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def run(ctx: CliContext, argv: list[str], prog: str = "inspect") -> int:
     add_format(p)
     p.add_argument("--type", default="", help="only this type of object (image)")
     ns = p.parse_args(argv)
-    if ns.type not in ("", "image"):
+    if ns.type not in ("", "image", "container"):
         print(f'"{ns.type}" is not a valid value for --type', file=sys.stderr)
         return 1
     client = ctx.client()
@@ -36,6 +36,13 @@ def run(ctx: CliContext, argv: list[str], prog: str = "inspect") -> int:
     errors: list[str] = []
     for name in ns.names:
         try:
+            if ns.type in ("", "container"):
+                try:
+                    found.append(client.get_json(f"/containers/{name}/json"))
+                    continue
+                except ApiError as exc:
+                    if exc.status != 404 or ns.type == "container":
+                        raise
             found.append(client.inspect_image(name))
         except ApiError as exc:
             generic = prog == "inspect" and exc.status == 404
