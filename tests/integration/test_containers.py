@@ -204,8 +204,10 @@ def test_run_d_logs_since_stop_start(daemon: Daemon) -> None:
     assert result.returncode == 0, result.stderr
     cid = result.stdout.strip()
     assert len(cid) == 64
-    time.sleep(1.5)
-    logs = dk(daemon, "logs", "ticker").stdout.split()
+    deadline = time.monotonic() + 20
+    while len(logs := dk(daemon, "logs", "ticker").stdout.split()) < 12:  # > 2 s of output
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.2)
     assert logs[:2] == ["line1", "line2"]
     recent = dk(daemon, "logs", "--since", "1s", "ticker").stdout.split()
     assert recent
