@@ -6,11 +6,15 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from skiff.client.client import Client, QueryValue, _encode_query, _error_message
+from skiff.client.client import Client, _encode_query, _error_message
 from skiff.client.errors import ApiError, DaemonUnreachable
 from skiff.version import API_VERSION
+
+if TYPE_CHECKING:  # the lean client defines it for type checking only
+    from skiff.client.client import QueryValue
 
 
 def hijack(

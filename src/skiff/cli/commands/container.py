@@ -14,8 +14,8 @@ import sys
 import threading
 from typing import Any
 
-from skiff.cli.args import ArgumentParser, parser
 from skiff.cli.context import CliContext
+from skiff.cli.stdargs import ArgumentParser, parser
 from skiff.client import ApiError
 
 MEMORY_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
