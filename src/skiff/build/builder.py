@@ -266,9 +266,13 @@ class Builder:
         context_dir: str,
         options: BuildOptions,
         emit: Emit,
+        known_digests: copier.KnownDigests | None = None,
     ) -> str:
+        """`known_digests`: content digests of context files (see copier.source_hash)."""
         df = parse(dockerfile_text)  # every syntax error before any step runs
-        return _Build(self, df, context_dir, options, emit).run()
+        build = _Build(self, df, context_dir, options, emit)
+        build.known_digests = known_digests
+        return build.run()
 
 
 class _Build:
@@ -288,6 +292,7 @@ class _Build:
         self.step = 0
         self.total = 0
         self.quiet_buffer: list[str] = []
+        self.known_digests: copier.KnownDigests | None = None
 
     def out(self, text: str) -> None:
         if self.opts.quiet:
@@ -644,7 +649,9 @@ class _Build:
                 names = self._write_heredocs(state, inst, names, tmp)
                 root = tmp
             sources = copier.collect_sources(root, names, kind)
-            digest = copier.source_hash(sources)
+            digest = copier.source_hash(
+                sources, self.known_digests if root == self.context else None
+            )
             chown = self._word(state, inst.flags.get("chown", ""))
             chmod_text = inst.flags.get("chmod", "")
             prefix = f"--chown={chown}" if chown else ""

@@ -18,7 +18,7 @@ import lzma
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
@@ -63,7 +63,12 @@ def collect_sources(root: str, names: list[str], kind: str) -> list[Source]:
     return out
 
 
-def source_hash(sources: list[Source]) -> str:
+# host path -> (size, mtime_ns, sha256 hex) of files whose digest is already known (the
+# context's, computed while it was unpacked); a file that changed since is read again.
+KnownDigests = Mapping[str, tuple[int, int, str]]
+
+
+def source_hash(sources: list[Source], known: KnownDigests | None = None) -> str:
     """Docker's `file:<hex>`, `dir:<hex>` or `multi:<hex>` (content, not mtimes)."""
     parts = []
     for src in sources:
@@ -71,15 +76,25 @@ def source_hash(sources: list[Source]) -> str:
         for rel, st, target in _walk(src.path):
             h.update(f"{rel}\0{st.st_mode:o}\0{target}\0".encode("utf-8", "surrogateescape"))
             if stat.S_ISREG(st.st_mode):
-                with open(os.path.join(src.path, rel) if rel else src.path, "rb") as f:
-                    while chunk := f.read(_CHUNK):
-                        h.update(chunk)
+                h.update(_file_digest(os.path.join(src.path, rel) if rel else src.path, st, known))
         kind = "dir" if os.path.isdir(src.path) else "file"
         parts.append((kind, h.hexdigest()))
     if len(parts) == 1:
         return f"{parts[0][0]}:{parts[0][1]}"
     joined = hashlib.sha256(",".join(f"{k}:{d}" for k, d in parts).encode()).hexdigest()
     return f"multi:{joined}"
+
+
+def _file_digest(path: str, st: os.stat_result, known: KnownDigests | None) -> bytes:
+    if known is not None:
+        entry = known.get(path)
+        if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
+            return entry[2].encode()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest().encode()
 
 
 def _walk(path: str) -> Iterator[tuple[str, os.stat_result, str]]:

@@ -34,6 +34,7 @@ class ImagePruner(Protocol):
 class PreparedBuild:
     context_dir: str
     dockerfile: str
+    digests: dict[str, tuple[int, int, str]]  # of the context's files, made while unpacking
 
     def close(self) -> None:
         shutil.rmtree(self.context_dir, ignore_errors=True)
@@ -57,7 +58,7 @@ class BuildService:
         os.makedirs(self.tmp_root, mode=0o700, exist_ok=True)
         folder = tempfile.mkdtemp(prefix="build-", dir=self.tmp_root)
         try:
-            unpack_context(body, folder)
+            digests = unpack_context(body, folder)
             name = dockerfile or "Dockerfile"
             rel = clean(name)
             if rel.startswith("../") or rel == "..":
@@ -79,11 +80,13 @@ class BuildService:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return PreparedBuild(folder, text)
+        return PreparedBuild(folder, text, digests)
 
     def build(self, prepared: PreparedBuild, options: BuildOptions, emit: Emit) -> str:
         try:
-            return self.builder.build(prepared.dockerfile, prepared.context_dir, options, emit)
+            return self.builder.build(
+                prepared.dockerfile, prepared.context_dir, options, emit, prepared.digests
+            )
         finally:
             prepared.close()
 
@@ -102,31 +105,69 @@ class BuildService:
         return deleted, reclaimed
 
 
-def unpack_context(body: BinaryIO, dest: str) -> None:
-    """The client's tar (plain, gzip, bzip2 or xz) into `dest`, never outside it.
+def unpack_context(body: BinaryIO, dest: str) -> dict[str, tuple[int, int, str]]:
+    """The client's tar (plain, gzip, bzip2 or xz) into `dest`, never outside it; returns
+    {path: (size, mtime_ns, sha256)} of the regular files, hashed as they were written
+    (so a cached COPY does not read its sources again).
 
     tarfile's `tar` filter refuses absolute names and anything that would land outside
     `dest` (through `..` or a symlink extracted earlier); unlike it, modes are kept
-    whole, as Docker keeps them. No digests and no fsync: the context is scratch."""
+    whole, as Docker keeps them. No fsync: the context is scratch."""
     import tarfile
 
-    def keep_inside(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    def keep_inside(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         try:
             checked = tarfile.tar_filter(member, path)
         except tarfile.FilterError as e:
             raise ForbiddenPath(member.name) from e
         if member.isdev() or member.isfifo():
-            return None  # type: ignore[return-value]  # skipped, as the builder never copies them
+            return None  # skipped: the builder never copies them
+        if member.islnk():  # a hard link must name a file inside the context
+            target = os.path.realpath(os.path.join(path, member.linkname))
+            if os.path.commonpath([target, os.path.realpath(path)]) != os.path.realpath(path):
+                raise ForbiddenPath(member.linkname)
         return checked.replace(mode=member.mode, deep=False)
 
+    digests: dict[str, tuple[int, int, str]] = {}
     buffered = body if isinstance(body, io.BufferedReader) else io.BufferedReader(cast(Any, body))
     if not buffered.peek(1):
-        return  # an empty body: an empty context
+        return digests  # an empty body: an empty context
     try:
-        with tarfile.open(fileobj=buffered, mode="r|*") as tar:
-            tar.copybufsize = 1 << 20  # type: ignore[attr-defined]
-            tar.extractall(dest, numeric_owner=True, filter=keep_inside)
+        with tarfile.open(fileobj=buffered, mode="r|*", bufsize=1 << 20) as tar:
+            for member in tar:
+                checked = keep_inside(member, dest)
+                if checked is None:
+                    continue
+                if checked.isreg():
+                    digests.update(_write_file(tar, checked, dest))
+                else:
+                    tar.extract(checked, dest, numeric_owner=True, filter="fully_trusted")
+                tar.members.clear()  # type: ignore[attr-defined]  # no index of past members
     except (tarfile.TarError, EOFError, OSError) as e:
-        if isinstance(e, ForbiddenPath):
-            raise
         raise InvalidArgument(f"failed to read the build context: {e}") from None
+    return digests
+
+
+def _write_file(tar: Any, member: Any, dest: str) -> dict[str, tuple[int, int, str]]:
+    """One regular file, hashed while written (the filter already checked its path)."""
+    import hashlib
+
+    path = os.path.join(dest, member.name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.lexists(path):  # replaced, never written through (it may be a hard link)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    source = tar.extractfile(member)
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        while chunk := source.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    os.chown(path, member.uid, member.gid)
+    os.chmod(path, member.mode & 0o7777)
+    mtime_ns = int(member.mtime * 1_000_000_000)
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+    return {path: (member.size, os.lstat(path).st_mtime_ns, h.hexdigest())}

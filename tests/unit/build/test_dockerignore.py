@@ -73,3 +73,43 @@ def test_match_sources(tmp_path: Path) -> None:
         p.write_text(name)
     assert match_sources(str(tmp_path), "*.txt") == ["a.txt", "b.txt"]
     assert match_sources(str(tmp_path), "d/*") == ["d/e.txt"]
+
+
+def _tar(entries: list[tarfile.TarInfo], data: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info in entries:
+            payload = data.get(info.name)
+            if payload is not None:
+                info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload) if payload is not None else None)
+    buf.seek(0)
+    return buf
+
+
+def test_unpack_context_hashes_and_refuses_escapes(tmp_path: Path) -> None:
+    import hashlib
+
+    from skiff.services.build import unpack_context
+
+    good = tmp_path / "good"
+    good.mkdir()
+    f = tarfile.TarInfo("d/f")
+    f.mode = 0o4755
+    digests = unpack_context(_tar([f], {"d/f": b"hi"}), str(good))
+    path = str(good / "d" / "f")
+    assert digests[path][2] == hashlib.sha256(b"hi").hexdigest()
+    assert os.stat(path).st_mode & 0o7777 == 0o4755
+    hard = tarfile.TarInfo("h")
+    hard.type = tarfile.LNKTYPE
+    hard.linkname = "../../etc/passwd"
+    link = tarfile.TarInfo("l")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc"
+    through = tarfile.TarInfo("l/owned")
+    for n, entries in enumerate(([hard], [link, through], [tarfile.TarInfo("../x")])):
+        bad = tmp_path / f"bad{n}"
+        bad.mkdir()
+        with pytest.raises(ForbiddenPath):
+            unpack_context(_tar(entries, {"l/owned": b"x", "../x": b"x"}), str(bad))
+    assert not os.path.exists("/etc/owned")
