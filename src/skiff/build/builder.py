@@ -583,7 +583,8 @@ class _Build:
         return self._commit_with(state, [*self._shell(state), comment], make, show=True)
 
     def _do_run(self, state: _State, inst: Instruction) -> _State:
-        argv = self._command(state, inst)
+        # an empty RUN runs the bare shell, as dockerd does (`/bin/sh -c` exits 2)
+        argv = self._command(state, inst) if inst.args else self._shell(state)
         if inst.heredocs and not inst.json:
             argv = [*self._shell(state), _heredoc_script(inst)]
         args = {

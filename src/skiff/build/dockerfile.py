@@ -474,8 +474,6 @@ def _command(node: Node, d: Directives, base: Base) -> Instruction:
             raise _line_error(node.line, "SHELL requires at least one argument")
         if not is_json:
             raise _line_error(node.line, "SHELL requires the arguments to be in JSON form")
-    if kw == "RUN" and not args:
-        raise _line_error(node.line, "RUN requires at least one argument")
     return Instruction(args=args, json=is_json, heredocs=node.heredocs, **base)  # type: ignore[arg-type]
 
 

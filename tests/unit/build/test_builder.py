@@ -255,3 +255,29 @@ def test_scratch_and_pull(ex: FakeExecutor, ctx: Path) -> None:
     assert ex.read(image_id, "/hello.txt") == "hello\n"
     build(ex, ctx, "FROM busybox\n", pull=True)
     assert ex.pulls == ["busybox"]
+
+
+SUBSTITUTION = """FROM busybox
+ENV A=a EMPTY=
+ENV B1=${A:-d} B2=${NOPE:-d} B3=${EMPTY:-d} B4=${A:+alt} B5=${NOPE:+alt} B6='$A' B7="$A x" B8=\\$A B9=a\\ b B10="q\\"q" B11=${A}b$A
+ENV C1 ${A}  legacy  "quoted"
+LABEL "l 1"="v 1" l2=${A}
+WORKDIR /w/$A
+WORKDIR sub
+EXPOSE 80/tcp 90-91/udp
+USER ${A}:0
+"""
+
+
+def test_substitution_as_dockerd_20_10(ex: FakeExecutor, ctx: Path) -> None:
+    """The values dockerd 20.10's classic builder recorded for SUBSTITUTION."""
+    image_id, _ = build(ex, ctx, SUBSTITUTION)
+    c = ex.image_config(image_id)["config"]
+    assert c["Env"][1:] == [
+        "A=a", "EMPTY=", "B1=a", "B2=d", "B3=d", "B4=alt", "B5=", "B6=$A", "B7=a x",
+        "B8=$A", "B9=a b", 'B10=q"q', "B11=aba", "C1=a  legacy  quoted",
+    ]  # fmt: skip
+    assert c["Labels"] == {"l 1": "v 1", "l2": "a"}
+    assert c["WorkingDir"] == "/w/a/sub"
+    assert c["ExposedPorts"] == {"80/tcp": {}, "90/udp": {}, "91/udp": {}}
+    assert c["User"] == "a:0"
