@@ -127,7 +127,7 @@ def inspect_to_wire(image: Image, api_version: tuple[int, int] = V1_44) -> dict[
         wire["Created"] = image.created
     # Container and ContainerConfig are deprecated, but still sent up to API 1.44.
     wire["Container"] = image.container
-    wire["ContainerConfig"] = config_to_wire(ImageConfig())
+    wire["ContainerConfig"] = config_to_wire(image.container_config or ImageConfig())
     wire.update(
         {
             "DockerVersion": image.docker_version,

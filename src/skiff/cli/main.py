@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "save": "skiff.cli.commands.save",
     "load": "skiff.cli.commands.load",
     "pull": "skiff.cli.commands.pull",
+    "build": "skiff.cli.commands.build",
+    "builder": "skiff.cli.commands.builder",
     "push": "skiff.cli.commands.push",
     "login": "skiff.cli.commands.login",
     "logout": "skiff.cli.commands.logout",
@@ -60,6 +62,7 @@ A container engine that does what Docker does
 
 Commands:
   attach      Attach local standard input, output, and error to a running container
+  build       Build an image from a Dockerfile
   create      Create a new container
   events      Get real time events from the server
   history     Show the history of an image
@@ -86,6 +89,7 @@ Commands:
   wait        Block until one or more containers stop, then print their exit codes
 
 Management Commands:
+  builder     Manage builds (prune)
   container   Manage containers (run, create, start, stop, ls, logs, rm, ...)
   image       Manage images (ls, inspect, history, tag, rm, import, save, load, prune,
               bootstrap)

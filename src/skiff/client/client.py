@@ -312,6 +312,40 @@ class Client:
         result: dict[str, Any] = self.request("POST", "/images/prune", query).json()
         return result
 
+    def build(
+        self,
+        context: BinaryIO,
+        *,
+        tags: list[str] | None = None,
+        dockerfile: str = "",
+        build_args: Mapping[str, str | None] | None = None,
+        labels: Mapping[str, str] | None = None,
+        target: str = "",
+        no_cache: bool = False,
+        pull: bool = False,
+        quiet: bool = False,
+        platform: str = "",
+    ) -> Iterator[dict[str, Any]]:
+        """POST /build with a tar context; the daemon's JSON messages as they come."""
+        query: dict[str, QueryValue] = {
+            "t": list(tags or []) or None,
+            "dockerfile": dockerfile or None,
+            "buildargs": json.dumps(dict(build_args)) if build_args else None,
+            "labels": json.dumps(dict(labels)) if labels else None,
+            "target": target or None,
+            "nocache": no_cache or None,
+            "pull": pull or None,
+            "q": quiet or None,
+            "platform": platform or None,
+            "rm": True,
+        }
+        headers = {"Content-Type": "application/x-tar"}
+        return self.stream_json("POST", "/build", query, context, headers)
+
+    def prune_build_cache(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/build/prune").json()
+        return result
+
     def pull_image(
         self, name: str, tag: str | None, platform: str | None, auth: str | None
     ) -> Iterator[dict[str, Any]]:

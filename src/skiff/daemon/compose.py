@@ -22,17 +22,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
+from skiff.api.build import BuildApi
 from skiff.api.containers import ContainersApi
 from skiff.api.distribution import DistributionApi
 from skiff.api.images import ImagesApi
 from skiff.api.networks import NetworksApi
 from skiff.api.registry import ApiRegistry
 from skiff.api.system import SystemApi
+from skiff.build.builder import FileCache
 from skiff.daemon.config import DaemonConfig
 from skiff.distribution.credentials import DockerConfig
 from skiff.images.service import ImageService
 from skiff.network import ipam
 from skiff.network.manager import NetworkConfig, NetworkManager
+from skiff.services.build import BuildService
+from skiff.services.build_executor import EngineExecutor
 from skiff.services.container_network import ContainerNetworking
 from skiff.services.containers import ContainerService
 from skiff.services.distribution import DistributionService
@@ -124,6 +128,16 @@ def compose(config: DaemonConfig) -> Daemon:
     daemon.on_stop.append(containers.close)
     daemon.containers = containers
     compose_extras(daemon, images, containers)
+
+    executor = EngineExecutor(images, containers, config.data_root, distribution)
+    daemon.on_start.append(executor.start)
+    builds = BuildService(
+        executor,
+        FileCache(os.path.join(config.data_root, "builder", "cache.json")),
+        os.path.join(config.data_root, "tmp"),
+        prune_image=executor.prune_image,
+    )
+    registry.add_routes(BuildApi(builds).routes())
     return daemon
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.images.changes import apply_changes as apply_changes_
 from skiff.images.ingest import INGEST_PREFIX, Blob, Ingest, Staged
-from skiff.images.types import ConfigDoc, dumps, image_config_json
+from skiff.images.types import ConfigDoc, dumps, image_config_json, parse_image_config
 from skiff.metadata import gc as gcmod
 from skiff.oci import mediatypes as mt
 from skiff.oci import platform as platforms
@@ -192,6 +192,7 @@ class ImageService:
             manifest_media_type=rec.manifest_media_type,
             chain_id=rec.layers[-1].chain_id if rec.layers else "",
             container=doc.container,
+            container_config=_container_config(doc),
             labels=dict(doc.config.labels),
         )
 
@@ -748,6 +749,56 @@ class ImageService:
 
     # --- info ----------------------------------------------------------------------
 
+    def commit_config(
+        self,
+        parent: str,
+        doc: dict[str, object],
+        layer: BinaryIO | None,
+        on_layer: Callable[[Digest], int | None] | None = None,
+    ) -> str:
+        """The builder's commit: an image whose config is `doc` exactly (history,
+        container_config, ... as the builder wrote them) over the parent's layers, plus
+        `layer` (an uncompressed tar) when given; `doc`'s diff_ids get its diffID.
+        `on_layer(diff_id)` runs once the layer is stored, before it would be unpacked
+        (the builder commits its snapshot under the chain id there, saving the unpack,
+        and answers the layer's size: bytes of file content, as an unpack counts them).
+        The new image records `parent`. Returns the image id."""
+        from skiff.images.ingest import Blob
+        from skiff.oci import mediatypes as mt
+
+        parent_rec = self.meta.get_image(parent) if parent else None
+        known_size: int | None = None
+        rootfs = doc.get("rootfs")
+        diff_ids = list(rootfs.get("diff_ids") or []) if isinstance(rootfs, dict) else []
+        with self._ingest() as op:
+            layers = [
+                Blob(Digest.parse(la.digest), self.store.info(Digest.parse(la.digest)).size)
+                for la in (parent_rec.layers if parent_rec else ())
+            ]
+            media_types = [la.media_type for la in (parent_rec.layers if parent_rec else ())]
+            if layer is not None:
+                blob = op.put_stream(layer)  # uncompressed: its digest is its diffID
+                layers.append(blob)
+                media_types.append(mt.OCI_LAYER)
+                diff_ids.append(str(blob.digest))
+                if on_layer is not None:
+                    known_size = on_layer(blob.digest)
+            full = {**doc, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+            staged = op.stage(
+                op.put_bytes(dumps(full)), layers, layer_media_types=media_types, parent=parent
+            )
+            if known_size is not None and staged.record.layers:
+                rec = staged.record
+                top = replace(rec.layers[-1], size=known_size)
+                record = replace(
+                    rec,
+                    layers=(*rec.layers[:-1], top),
+                    size=rec.size - rec.layers[-1].size + known_size,
+                )
+                staged = replace(staged, record=record)
+            op.publish([(staged, [])])
+        return staged.record.id
+
     def count(self) -> int:
         return len(self.meta.images())
 
@@ -775,6 +826,16 @@ class _Raw(io.RawIOBase):
         data = self._stream.read(len(b))
         b[: len(data)] = data
         return len(data)
+
+
+def _container_config(doc: ConfigDoc) -> ImageConfig | None:
+    raw = doc.raw.get("container_config")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return parse_image_config(raw, "container_config")
+    except InvalidArgument:
+        return None
 
 
 def _short(image_id: str) -> str:

@@ -87,6 +87,7 @@ class Image:
     manifest_media_type: str  # OCI or Docker schema2 manifest media type
     chain_id: str  # the snapshot name of the top layer ("" for an image with no layers)
     container: str = ""  # the container a commit came from (Docker's Container)
+    container_config: ImageConfig | None = None  # the step's config, for built images
     shared_size: int = -1  # filled by disk_usage(): bytes shared with other images
     containers: int = -1  # filled by disk_usage(): containers using this image
     labels: Mapping[str, str] = field(default_factory=dict)  # same as config.labels

@@ -1,0 +1,139 @@
+"""Cold and cached `docker build` of a seven-step Dockerfile with a 40 MB context:
+skiffd vs dockerd 20.10, both driven by the real docker CLI (DOCKER_BUILDKIT=0).
+
+    sudo .venv/bin/python bench/build.py [-n ROUNDS] [--context-mb 40]
+
+Each daemon runs on its own temporary root under /tmp (short paths), is given the same
+busybox image (`docker import` of one tar), and is stopped by PID afterwards; the host's
+dockerd, socket and /var/lib/docker are never touched. Rounds alternate which daemon goes
+first. `cold` is `--no-cache` (every step runs: the context upload, COPY of 40 MB, RUN);
+`cached` is the same build again with the cache (every step answers "Using cache").
+Prints the medians and the ratios skiff/dockerd (goals: cold <= 1.0, cached <= 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from skiff.testing.peers import PrivateDockerd, busybox_tar
+
+DOCKERFILE = """FROM busybox:bench
+ENV APP=/app
+WORKDIR /app
+COPY data/ /app/data/
+RUN du -s /app/data > /size && echo done
+LABEL bench=1
+CMD ["sh"]
+"""
+
+
+class Skiffd:
+    def __init__(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="skbench-", dir="/tmp")
+        self.socket = os.path.join(self.root, "s.sock")
+        self.host = "unix://" + self.socket
+        argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", f"{self.root}/data"]
+        argv += ["--exec-root", f"{self.root}/exec", "-H", self.host]
+        with open(os.path.join(self.root, "out"), "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(self.socket)
+                    return
+                except OSError:
+                    time.sleep(0.05)
+        raise RuntimeError("skiffd did not start")
+
+    def stop(self) -> None:
+        from skiff.shim.client import ping_parent
+
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+        parent = ping_parent(os.path.join(self.root, "exec", "shim-parent.sock"))
+        if parent:
+            os.kill(parent, signal.SIGKILL)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def docker(host: str, *args: str, stdin: bytes | None = None) -> None:
+    env = {**os.environ, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "0"}
+    env.pop("DOCKER_CONTEXT", None)
+    result = subprocess.run(
+        ["docker", *args], env=env, input=stdin, capture_output=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"docker {args[0]} on {host}: {result.stderr.decode()[-500:]}")
+
+
+def timed_build(host: str, context: str, *flags: str) -> float:
+    start = time.perf_counter()
+    docker(host, "build", "-q", "-t", "bench:out", *flags, context)
+    return time.perf_counter() - start
+
+
+def make_context(folder: str, megabytes: int) -> None:
+    data = os.path.join(folder, "data")
+    os.makedirs(data)
+    for i in range(megabytes // 2):
+        with open(os.path.join(data, f"f{i:03d}.bin"), "wb") as f:
+            f.write(os.urandom(2 << 20))
+    with open(os.path.join(folder, "Dockerfile"), "w") as f:
+        f.write(DOCKERFILE)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-n", "--rounds", type=int, default=3)
+    ap.add_argument("--context-mb", type=int, default=40)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="skbw-", dir="/tmp")
+    skiffd = ref = None
+    try:
+        context = os.path.join(work, "ctx")
+        make_context(context, args.context_mb)
+        base = busybox_tar(work)
+        skiffd = Skiffd()
+        ref = PrivateDockerd({})
+        hosts = {"skiff": skiffd.host, "dockerd": ref.env["DOCKER_HOST"]}
+        for host in hosts.values():
+            docker(host, "import", "-", "busybox:bench", stdin=base)
+            timed_build(host, context)  # warm the page cache and both daemons
+        times: dict[str, dict[str, list[float]]] = {
+            name: {"cold": [], "cached": []} for name in hosts
+        }
+        for i in range(args.rounds):
+            order = list(hosts) if i % 2 == 0 else list(reversed(hosts))
+            for name in order:
+                times[name]["cold"].append(timed_build(hosts[name], context, "--no-cache"))
+                times[name]["cached"].append(timed_build(hosts[name], context))
+        print(
+            f"seven-step Dockerfile, {args.context_mb} MB context, {args.rounds} rounds (median s)"
+        )
+        for kind in ("cold", "cached"):
+            s = statistics.median(times["skiff"][kind])
+            d = statistics.median(times["dockerd"][kind])
+            print(f"  {kind:7s} skiff {s:6.2f}  dockerd {d:6.2f}  ratio {s / d:5.2f}")
+    finally:
+        if skiffd is not None:
+            skiffd.stop()
+        if ref is not None:
+            print("dockerd cleanup:", ref.stop() or "clean")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

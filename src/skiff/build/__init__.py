@@ -1,0 +1,1 @@
+"""Dockerfile parsing, the build context and the classic builder."""
