@@ -25,7 +25,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.test_containers import Daemon, _mounts_under, _shim_parent_pid, skiff
+from tests.integration.test_containers import (
+    DOCKER,
+    Daemon,
+    _mounts_under,
+    _shim_parent_pid,
+    dk,
+    skiff,
+)
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
@@ -250,3 +257,35 @@ def test_exec_it_has_a_sized_tty(daemon: Daemon) -> None:
         assert "37 91" in text, text
     finally:
         skiff(d, "rm", "-f", "tt")
+
+
+@pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
+def test_docker_events_show_the_container_lifecycle(daemon: Daemon) -> None:
+    d = daemon
+    since = f"{time.time() - 1:.3f}"
+    result = dk(d, "run", "--rm", "--name", "evt", "busybox", "true")
+    assert result.returncode == 0, result.stderr
+    ok(d, "run", "-d", "--name", "evt2", "busybox", "sleep", "300")
+    ok(d, "exec", "evt2", "true")
+    ok(d, "stop", "-t", "1", "evt2")
+    ok(d, "rm", "evt2")
+    time.sleep(0.3)
+    until = f"{time.time():.3f}"
+    fmt = "{{.Type}}|{{.Action}}|{{.Actor.Attributes.name}}|{{.Actor.Attributes.exitCode}}"
+    events = dk(d, "events", "--since", since, "--until", until, "--format", fmt)
+    assert events.returncode == 0, events.stderr
+    lines = [line.split("|") for line in events.stdout.splitlines()]
+    assert all(parts[0] == "container" for parts in lines if parts[0] != "image")
+    evt = [p[1] for p in lines if p[2:3] == ["evt"]]
+    for action in ("create", "start", "die", "destroy"):
+        assert action in evt, (action, evt)
+    assert evt.index("create") < evt.index("start") < evt.index("die") < evt.index("destroy")
+    assert ["container", "die", "evt", "0"] in lines
+    evt2 = [p[1] for p in lines if p[2:3] == ["evt2"]]
+    assert evt2[:2] == ["create", "start"], evt2
+    assert any(a.startswith("exec_start") for a in evt2), evt2
+    assert "exec_die" in evt2, evt2
+    assert evt2.index("kill") < evt2.index("die") < evt2.index("stop") < evt2.index("destroy")
+    filtered = dk(d, "events", "--since", since, "--until", until, "--filter",
+                  "container=evt", "--filter", "event=die", "--format", fmt)  # fmt: skip
+    assert filtered.stdout.splitlines() == ["container|die|evt|0"], filtered.stdout
