@@ -57,6 +57,15 @@ def exec_to_wire(record: ExecRecord) -> dict[str, Any]:
     }
 
 
+def _console_size(value: Any) -> tuple[int, int] | None:
+    """exec start's ConsoleSize: [height, width], or null."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    if not all(isinstance(n, int) and n >= 0 for n in value):
+        raise InvalidArgument("ConsoleSize must be [height, width]")
+    return value[0], value[1]
+
+
 class ExecApi:
     def __init__(self, execs: ExecService) -> None:
         self._execs = execs
@@ -79,6 +88,7 @@ class ExecApi:
         exec_id = request.match_info["id"]
         record = self._execs.get(exec_id)  # 404 before any upgrade
         tty = bool(body.get("Tty")) or record.config.tty
+        console_size = _console_size(body.get("ConsoleSize"))
         if body.get("Detach"):
             await self._execs.start(exec_id, None)
             return web.Response(status=200)
@@ -86,7 +96,7 @@ class ExecApi:
         if wants_upgrade(request):
             async with hijack(request, content_type) as conn:
                 io = ExecIO(conn.read, conn.write)
-                await self._execs.start(exec_id, io, tty)
+                await self._execs.start(exec_id, io, tty, console_size)
                 conn.close_write()
             return web.Response(status=101)  # already sent; aiohttp drops this one
         response = web.StreamResponse(status=200)
@@ -96,7 +106,7 @@ class ExecApi:
         async def no_stdin() -> bytes:
             return b""
 
-        await self._execs.start(exec_id, ExecIO(no_stdin, response.write), tty)
+        await self._execs.start(exec_id, ExecIO(no_stdin, response.write), tty, console_size)
         await response.write_eof()
         return response
 

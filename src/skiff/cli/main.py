@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "export": "skiff.cli.commands.export",
     "update": "skiff.cli.commands.update",
     "stats": "skiff.cli.commands.stats",
+    "exec": "skiff.cli.commands.exec",
+    "cp": "skiff.cli.commands.cp",
     "run": "skiff.cli.commands.container:run_run",
     "create": "skiff.cli.commands.container:run_create",
     "start": "skiff.cli.commands.container:run_start",
@@ -63,8 +65,13 @@ A container engine that does what Docker does
 Commands:
   attach      Attach local standard input, output, and error to a running container
   build       Build an image from a Dockerfile
+  commit      Create a new image from a container's changes
+  cp          Copy files/folders between a container and the local filesystem
   create      Create a new container
+  diff        Inspect changes to files or directories on a container's filesystem
   events      Get real time events from the server
+  exec        Execute a command in a running container
+  export      Export a container's filesystem as a tar archive
   history     Show the history of an image
   images      List images
   import      Import the contents from a tarball to create a filesystem image
@@ -82,9 +89,12 @@ Commands:
   run         Create and run a new container from an image
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
   start       Start one or more stopped containers
+  stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  top         Display the running processes of a container
   unpause     Unpause all processes within one or more containers
+  update      Update configuration of one or more containers
   version     Show the skiff version information
   wait        Block until one or more containers stop, then print their exit codes
 

@@ -17,19 +17,24 @@ if TYPE_CHECKING:
 
 
 def hijack(
-    client: Client, path: str, query: Mapping[str, QueryValue] | None = None
+    client: Client,
+    path: str,
+    query: Mapping[str, QueryValue] | None = None,
+    body: bytes = b"",
 ) -> tuple[socket.socket, bytes]:
-    """Returns the raw socket and the bytes that came after the response head."""
+    """Returns the raw socket and the bytes that came after the response head.
+    A `body` (exec start's JSON) is sent as application/json."""
     try:
         sock = client._connect(timeout=None)
     except OSError as exc:
         raise DaemonUnreachable(str(client.host), str(exc)) from None
     url = f"/v{API_VERSION}{quote(path)}{_encode_query(query)}"
+    content_type = "Content-Type: application/json\r\n" if body else ""
     head = (
-        f"POST {url} HTTP/1.1\r\nHost: skiff\r\nContent-Length: 0\r\n"
-        "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+        f"POST {url} HTTP/1.1\r\nHost: skiff\r\nContent-Length: {len(body)}\r\n"
+        f"{content_type}Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
     )
-    sock.sendall(head.encode())
+    sock.sendall(head.encode() + body)
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)

@@ -140,8 +140,16 @@ class ExecService:
 
     # --- start -----------------------------------------------------------------------
 
-    async def start(self, exec_id: str, io: ExecIO | None, tty: bool | None = None) -> None:
-        """Start the exec; with `io`, stream until it exits (stdin EOF closes its stdin)."""
+    async def start(
+        self,
+        exec_id: str,
+        io: ExecIO | None,
+        tty: bool | None = None,
+        console_size: tuple[int, int] | None = None,
+    ) -> None:
+        """Start the exec; with `io`, stream until it exits (stdin EOF closes its stdin).
+        `console_size` (height, width) sizes its pty before it runs (exec start's
+        ConsoleSize), so `stty size` in a short command sees the client's terminal."""
         record = self.get(exec_id)
         if record.started:
             if record.running:
@@ -155,7 +163,7 @@ class ExecService:
         config = record.config
         use_tty = config.tty if tty is None else tty or config.tty
         try:
-            process = await asyncio.to_thread(build_process, c, config, use_tty)
+            process = await asyncio.to_thread(build_process, c, config, use_tty, console_size)
             shim = self._core.shim(c)
             with_stdin = bool(io is not None and config.attach_stdin)
             result = await shim.exec(record.id, process, stdin=with_stdin, attach=io is not None)
@@ -260,7 +268,9 @@ def start_error_message(message: str) -> str:
     return f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"
 
 
-def build_process(c: Any, config: ExecConfig, tty: bool) -> dict[str, object]:
+def build_process(
+    c: Any, config: ExecConfig, tty: bool, console_size: tuple[int, int] | None = None
+) -> dict[str, object]:
     """The container's OCI process with the exec's settings."""
     try:
         with open(os.path.join(c.dir, "config.json"), "rb") as f:
@@ -281,6 +291,8 @@ def build_process(c: Any, config: ExecConfig, tty: bool) -> dict[str, object]:
         "cwd": config.working_dir or base.get("cwd") or "/",
     }
     process.pop("consoleSize", None)
+    if tty and console_size and console_size[0] > 0 and console_size[1] > 0:
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     user_spec = config.user or str(c.config.get("User") or "")
     if user_spec:
         process["user"] = resolve_user(c.rootfs, user_spec)

@@ -621,9 +621,35 @@ def _inspect_container(ctx: CliContext, argv: list[str]) -> int:
     return inspect.run(ctx, ["--type", "container", *argv], prog="container inspect")
 
 
+# `skiff container CMD` for commands that live in their own module: CMD -> module
+_MODULE_COMMANDS = {
+    "exec": "exec",
+    "cp": "cp",
+    "prune": "container_prune",
+    "top": "top",
+    "stats": "stats",
+    "diff": "diff",
+    "export": "export",
+    "commit": "commit",
+    "update": "update",
+}
+
+
+def _module_command(name: str) -> Any:
+    def run(ctx: CliContext, argv: list[str]) -> int:
+        import importlib
+
+        module = importlib.import_module(f"skiff.cli.commands.{_MODULE_COMMANDS[name]}")
+        code: int = module.run(ctx, argv, prog=f"container {name}")
+        return code
+
+    return run
+
+
 def run_container(ctx: CliContext, argv: list[str]) -> int:
     """`skiff container CMD`: the same commands under the management command."""
-    table = {
+    table: dict[str, Any] = {name: _module_command(name) for name in _MODULE_COMMANDS}
+    table |= {
         "run": run_run,
         "create": run_create,
         "start": run_start,
