@@ -45,7 +45,7 @@ class Skiffd:
         self.socket = os.path.join(self.root, "s.sock")
         self.host = "unix://" + self.socket
         argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", f"{self.root}/data"]
-        argv += ["--exec-root", f"{self.root}/exec", "-H", self.host]
+        argv += ["--exec-root", f"{self.root}/exec", "-H", self.host, "--bridge", "none"]
         with open(os.path.join(self.root, "out"), "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
         deadline = time.monotonic() + 30

@@ -72,7 +72,7 @@ def skiffd(base: str) -> Iterator[str]:
     sock = os.path.join(base, "s.sock")
     exec_root = os.path.join(base, "e")
     argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", os.path.join(base, "d")]
-    argv += ["--exec-root", exec_root, "-H", "unix://" + sock]
+    argv += ["--exec-root", exec_root, "-H", "unix://" + sock, "--bridge", "none"]
     with open(os.path.join(base, "skiffd.log"), "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
     try:

@@ -76,6 +76,7 @@ class Skiffd:
             "--data-root", str(self.data_root),
             "--exec-root", str(self.exec_root),
             "-H", "unix://" + self.socket,
+            "--bridge", "none",  # no bridge or firewall rules on the host for this test
         ]  # fmt: skip
         log = open(self.base / "skiffd.log", "ab")  # noqa: SIM115 (the child owns it)
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
