@@ -36,6 +36,7 @@ from skiff.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection,
 from skiff.api.query import query_bool, query_filters, query_int, query_str, query_timestamp
 from skiff.api.registry import Handler, Route
 from skiff.errors import InvalidArgument
+from skiff.services.container_network import empty_endpoint
 from skiff.services.containers import (
     DEAD,
     EXITED,
@@ -50,39 +51,12 @@ from skiff.services.containers import (
 )
 from skiff.shim.client import AsyncStream
 from skiff.shim.jsonfile import parse_time
+from skiff.units import human_duration
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 
 
 # -- domain -> wire ---------------------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def _ago(stamp: str) -> float:
@@ -121,27 +95,8 @@ def _unix(stamp: str) -> int:
 def _networks(c: Container) -> dict[str, Any]:
     mode = c.network_mode
     if mode in ("host", "none"):
-        return {mode: _endpoint()}
+        return {mode: empty_endpoint()}
     return {}
-
-
-def _endpoint() -> dict[str, Any]:
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": "",
-        "DriverOpts": None,
-        "NetworkID": "",
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": None,
-    }
 
 
 def summary_to_wire(c: Container, size: tuple[int, int] | None = None) -> dict[str, Any]:

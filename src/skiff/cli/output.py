@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from skiff.cli.table import render_fields
+from skiff.units import human_duration
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -61,34 +62,6 @@ def human_size_precision(size: float, precision: int = 3) -> str:
         size /= 1000.0
         i += 1
     return f"{size:.{precision}g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """docker's units.HumanDuration ("Less than a second", "About a minute", "3 weeks")."""
-    whole = int(seconds)
-    if whole < 1:
-        return "Less than a second"
-    if whole == 1:
-        return "1 second"
-    if whole < 60:
-        return f"{whole} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def since(unix_seconds: float, now: float | None = None) -> str:

@@ -73,7 +73,8 @@ def wanted_ports(c: Container) -> list[PortBinding]:
     return out
 
 
-def _empty_endpoint() -> dict[str, Any]:
+def empty_endpoint() -> dict[str, Any]:
+    """Docker's EndpointSettings with nothing set (host and none networks show it)."""
     return {
         "IPAMConfig": None,
         "Links": None,
@@ -328,11 +329,11 @@ class ContainerNetworking:
     def networks(self, c: Container) -> dict[str, Any]:
         mode = c.network_mode
         if mode in ("host", "none"):
-            return {mode: _empty_endpoint()}
+            return {mode: empty_endpoint()}
         eps = self._endpoints(c)
         out: dict[str, Any] = {}
         for name, cfg in c.networks.items():
-            entry = _empty_endpoint()
+            entry = empty_endpoint()
             try:
                 net: Network | None = self._network(name, cfg)
             except NotFound:

@@ -582,7 +582,7 @@ def run_ps(ctx: CliContext, argv: list[str]) -> int:
 def _ps_row(c: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
     import time
 
-    from skiff.api.containers import human_duration
+    from skiff.units import human_duration
 
     command = c["Command"]
     if not no_trunc and len(command) > 20:
