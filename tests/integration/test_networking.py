@@ -386,7 +386,7 @@ def test_skiff_network_cli(net: Net) -> None:
     assert net.skok("network", "inspect", "-f", "{{.Internal}}", "skint") == "true"
     r = net.sk("network", "inspect", "nosuchnet")
     assert r.returncode == 1
-    assert "nosuchnet" in r.stderr
+    assert r.stderr.strip() == "Error: No such network: nosuchnet"
     # connect with an alias and a fixed address, then disconnect
     net.skok("run", "-d", "--name", "skc", "-p", "80", "busybox", "httpd", "-f", "-p", "80")
     net.skok("network", "connect", "--alias", "skalias", "--ip", f"10.{x}.251.200", "skcli", "skc")
@@ -444,10 +444,17 @@ def test_live_restore_keeps_address_and_port(net: Net) -> None:
     assert net.ok("inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}}", cid) == ip
     assert net.ok("port", cid) == f"80/tcp -> 0.0.0.0:{port}"
     assert _http_get(f"http://127.0.0.1:{port}/")[1].strip() == "live"
+    out = net.ok("run", "--rm", "--network", "lr", "busybox", "wget", "-qO-", "http://lrweb/")
+    assert out == "live"
+    assert ip in net.ok("exec", cid, "nslookup", "lrweb", "127.0.0.11")
     net.ok("stop", "-t", "1", cid)
     net.ok("rm", cid)
     assert not (mine & _links()), mine & _links()
+    assert not [m for m in _netns_files(net) if "/netns/" in m]
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
     assert ip not in rules, [ln for ln in rules.splitlines() if ip in ln]
     assert f"--dport {port}" not in rules
+    with socket.socket() as s:  # the host port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
     net.ok("network", "rm", "lr")

@@ -103,7 +103,7 @@ def inspect(ctx: CliContext, argv: list[str]) -> int:
         try:
             found.append(nets.inspect(name))
         except ApiError as exc:
-            errors.append(str(exc))
+            errors.append(f"Error: No such network: {name}" if exc.status == 404 else str(exc))
     if ns.format:
         from skiff.cli.format import format_items
 
