@@ -122,6 +122,22 @@ class Net:
         assert r.returncode == 0, f"docker {' '.join(args)}: {r.stdout}{r.stderr}"
         return r.stdout.strip()
 
+    def sk(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """The skiff CLI against this daemon."""
+        return subprocess.run(
+            [sys.executable, "-m", "skiff.cli.main", *args],
+            env={**os.environ, "SKIFF_HOST": self.host},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def skok(self, *args: str, timeout: float = 60) -> str:
+        r = self.sk(*args, timeout=timeout)
+        assert r.returncode == 0, f"skiff {' '.join(args)}: {r.stdout}{r.stderr}"
+        return r.stdout.strip()
+
     def state(self) -> dict[str, object]:
         path = self.root / "data" / "network" / "networks.json"
         try:
@@ -343,3 +359,102 @@ def test_network_api_shapes(net: Net) -> None:
     assert info["Driver"] == "bridge"
     assert info["Labels"] == {"k": "v"}
     assert "lab" in net.ok("network", "prune", "-f")
+
+
+def test_skiff_network_cli(net: Net) -> None:
+    x = net.bip.split(".")[1]
+    subnet = f"10.{x}.251.0/24"
+    nid = net.skok(
+        "network", "create", "--subnet", subnet, "--gateway", f"10.{x}.251.254",
+        "--ip-range", f"10.{x}.251.128/25", "--label", "team=a", "-o", "k=v", "skcli",
+    )  # fmt: skip
+    assert len(nid) == 64
+    net.skok("network", "create", "--internal", "skint")
+    table = net.skok("network", "ls").splitlines()
+    assert table[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert any(ln.split()[:4] == [nid[:12], "skcli", "bridge", "local"] for ln in table[1:])
+    assert net.skok("network", "ls", "-q", "--filter", "label=team=a") == nid[:12]
+    assert net.skok("network", "ls", "-q", "--no-trunc", "--filter", "name=skcli") == nid
+    names = net.skok("network", "ls", "--format", "{{.Name}}").split()
+    assert {"bridge", "host", "none", "skcli", "skint"} <= set(names)
+    info = json.loads(net.skok("network", "inspect", "skcli"))[0]
+    assert info["Id"] == nid
+    assert info["IPAM"]["Config"][0]["Subnet"] == subnet
+    assert info["IPAM"]["Config"][0]["Gateway"] == f"10.{x}.251.254"
+    assert info["Labels"] == {"team": "a"}
+    assert info["Options"].get("k") == "v"
+    assert net.skok("network", "inspect", "-f", "{{.Internal}}", "skint") == "true"
+    r = net.sk("network", "inspect", "nosuchnet")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "Error: No such network: nosuchnet"
+    # connect with an alias and a fixed address, then disconnect
+    net.skok("run", "-d", "--name", "skc", "-p", "80", "busybox", "httpd", "-f", "-p", "80")
+    net.skok("network", "connect", "--alias", "skalias", "--ip", f"10.{x}.251.200", "skcli", "skc")
+    nets = json.loads(net.skok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "skc"))
+    assert nets["skcli"]["IPAddress"] == f"10.{x}.251.200"
+    assert "skalias" in nets["skcli"]["Aliases"]
+    out = net.ok(
+        "run", "--rm", "--network", "skcli", "busybox", "nslookup", "skalias", "127.0.0.11"
+    )
+    assert f"10.{x}.251.200" in out
+    r = net.sk("network", "rm", "skcli")
+    assert r.returncode == 1
+    assert "has active endpoints" in r.stderr
+    # port: every binding, one port, and one that is not published
+    host_port = net.ok(
+        "inspect", "-f", '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}', "skc"
+    )
+    assert net.skok("port", "skc") == net.ok("port", "skc") == f"80/tcp -> 0.0.0.0:{host_port}"
+    assert net.skok("port", "skc", "80") == net.ok("port", "skc", "80") == f"0.0.0.0:{host_port}"
+    r = net.sk("port", "skc", "81/udp")
+    assert r.returncode == 1
+    assert "No public port '81/udp' published for skc" in r.stderr
+    net.skok("network", "disconnect", "skcli", "skc")
+    assert "skcli" not in net.skok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "skc")
+    net.skok("network", "connect", "skcli", "skc")
+    net.skok("network", "disconnect", "-f", "skcli", "skc")
+    net.skok("rm", "-f", "skc")
+    assert net.skok("network", "rm", "skint") == "skint"
+    out = net.skok("network", "prune", "-f")
+    assert out.splitlines() == ["Deleted Networks:", "skcli"]
+    assert set(net.skok("network", "ls", "--format", "{{.Name}}").split()) == {
+        "bridge",
+        "host",
+        "none",
+    }
+
+
+def test_live_restore_keeps_address_and_port(net: Net) -> None:
+    port = _free_port()
+    net.ok("network", "create", "lr")
+    before = _made_links(net)
+    cid = net.ok(
+        "run", "-d", "--name", "lrweb", "--network", "lr", "-p", f"{port}:80", "busybox", "sh",
+        "-c", "mkdir -p /www && echo live > /www/index.html && httpd -f -p 80 -h /www",
+    )  # fmt: skip
+    assert _http_get(f"http://127.0.0.1:{port}/")[1].strip() == "live"
+    ip = net.ok("inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}}", cid)
+    mine = _made_links(net) - before
+    assert mine & _links(), "the container's host veth"
+    assert net.proc is not None
+    os.kill(net.proc.pid, signal.SIGKILL)
+    net.proc.wait()
+    net.start()
+    assert net.ok("inspect", "-f", "{{.State.Status}}", cid) == "running"
+    assert net.ok("inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}}", cid) == ip
+    assert net.ok("port", cid) == f"80/tcp -> 0.0.0.0:{port}"
+    assert _http_get(f"http://127.0.0.1:{port}/")[1].strip() == "live"
+    out = net.ok("run", "--rm", "--network", "lr", "busybox", "wget", "-qO-", "http://lrweb/")
+    assert out == "live"
+    assert ip in net.ok("exec", cid, "nslookup", "lrweb", "127.0.0.11")
+    net.ok("stop", "-t", "1", cid)
+    net.ok("rm", cid)
+    assert not (mine & _links()), mine & _links()
+    assert not [m for m in _netns_files(net) if "/netns/" in m]
+    rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
+    assert ip not in rules, [ln for ln in rules.splitlines() if ip in ln]
+    assert f"--dport {port}" not in rules
+    with socket.socket() as s:  # the host port is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+    net.ok("network", "rm", "lr")

@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "logout": "skiff.cli.commands.logout",
     # volumes, exec, top, stats, cp, export, diff, commit, update (skiff.cli.commands.*)
     "volume": "skiff.cli.commands.volume",
+    "network": "skiff.cli.commands.network",
+    "port": "skiff.cli.commands.port",
     "diff": "skiff.cli.commands.diff",
     "top": "skiff.cli.commands.top",
     "commit": "skiff.cli.commands.commit",
@@ -81,6 +83,7 @@ Commands:
   load        Load an image from a tar archive or STDIN
   logs        Fetch the logs of a container
   pause       Pause all processes within one or more containers
+  port        List port mappings or a specific mapping for the container
   ps          List containers
   rename      Rename a container
   restart     Restart one or more containers
@@ -103,6 +106,7 @@ Management Commands:
   container   Manage containers (run, create, start, stop, ls, logs, rm, ...)
   image       Manage images (ls, inspect, history, tag, rm, import, save, load, prune,
               bootstrap)
+  network     Manage networks (create, ls, inspect, rm, connect, disconnect, prune)
   system      Manage skiff (df, info, events)
   volume      Manage volumes (create, ls, inspect, rm, prune)
   tls         Make TLS certificates for remote access (tls init DIR)
