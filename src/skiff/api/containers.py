@@ -31,7 +31,7 @@ from aiohttp import web
 
 from skiff.api.app import json_response
 from skiff.api.container_create import parse_create
-from skiff.api.framing import STDERR, STDOUT, encode_frame
+from skiff.api.framing import HEADER, STDERR, STDOUT, encode_frame
 from skiff.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection, hijack
 from skiff.api.query import query_bool, query_filters, query_int, query_str, query_timestamp
 from skiff.api.registry import Handler, Route
@@ -51,6 +51,7 @@ from skiff.services.containers import (
 )
 from skiff.shim.client import AsyncStream
 from skiff.shim.jsonfile import parse_time
+from skiff.shim.logreader import LogEntry
 from skiff.units import human_duration
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
@@ -343,7 +344,7 @@ class ContainersApi:
         response = web.StreamResponse(status=200)
         response.content_type = RAW_STREAM if c.tty else MULTIPLEXED_STREAM
         await response.prepare(request)
-        entries = self.svc.logs(
+        batches = self.svc.log_batches(
             c,
             follow=query_bool(q, "follow"),
             since_ns=since if since else None,
@@ -351,17 +352,10 @@ class ContainersApi:
             tail=tail,
         )
         with contextlib.suppress(ConnectionResetError):
-            async for entry in entries:
-                is_err = entry.stream == "stderr"
-                if (is_err and not stderr) or (not is_err and not stdout):
-                    continue
-                data = entry.line
-                if timestamps:
-                    data = entry.time.encode() + b" " + data
-                if c.tty:
+            async for batch in batches:
+                data = encode_log_batch(batch, stdout, stderr, timestamps, c.tty)
+                if data:
                     await response.write(data)
-                else:
-                    await response.write(encode_frame(STDERR if is_err else STDOUT, data))
             await response.write_eof()
         return response
 
@@ -385,6 +379,27 @@ class ContainersApi:
                 stream = await self.svc.attach(c, want_stdin, want_stdout, want_stderr)
                 await pump(conn, stream, c.tty, want_stdin, detach_keys)
         return web.Response(status=101)  # never sent: the connection was hijacked
+
+
+def encode_log_batch(
+    batch: list[LogEntry], stdout: bool, stderr: bool, timestamps: bool, tty: bool
+) -> bytes:
+    """The wire bytes of log entries: the chosen streams, each line with its time when
+    asked, raw for a TTY, else one multiplexed frame per entry."""
+    parts: list[bytes] = []
+    add = parts.append
+    pack = HEADER.pack
+    for entry in batch:
+        is_err = entry.stream == "stderr"
+        if not (stderr if is_err else stdout):
+            continue
+        data = entry.line
+        if timestamps:
+            data = entry.time.encode() + b" " + data
+        if not tty:
+            add(pack(STDERR if is_err else STDOUT, len(data)))
+        add(data)
+    return b"".join(parts)
 
 
 def _frame(tty: bool, is_err: bool, data: bytes) -> bytes:

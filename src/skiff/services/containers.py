@@ -53,7 +53,7 @@ from skiff.shim.client import (
     spawn_async,
     start_parent,
 )
-from skiff.shim.logreader import LogEntry, read_logs_async
+from skiff.shim.logreader import LogBatch, LogEntry, read_log_batches_async, read_logs_async
 from skiff.shim.protocol import SpawnRequest
 from skiff.snapshots.mount import mount_all, unmount
 
@@ -1159,6 +1159,27 @@ class ContainerService:
         exits = c.exits
         gone = lambda: c.exits > exits or c.state.status not in (RUNNING, PAUSED, RESTARTING)  # noqa: E731
         return read_logs_async(
+            c.log_path,
+            since_ns=since_ns,
+            until_ns=until_ns,
+            tail=tail,
+            follow=follow,
+            stopped=gone,
+        )
+
+    def log_batches(
+        self,
+        c: Container,
+        *,
+        follow: bool = False,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        tail: int | None = None,
+    ) -> AsyncIterator[LogBatch]:
+        """logs in lists of entries, for a writer that sends each list at once."""
+        exits = c.exits
+        gone = lambda: c.exits > exits or c.state.status not in (RUNNING, PAUSED, RESTARTING)  # noqa: E731
+        return read_log_batches_async(
             c.log_path,
             since_ns=since_ns,
             until_ns=until_ns,

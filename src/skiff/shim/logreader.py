@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from skiff.shim.jsonfile import parse_time, rotated_name
 
@@ -31,18 +32,26 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
 CHUNK = 64 * 1024
+BATCH = 1000  # entries per list of read_log_batches_async
 
 
 class LogEntry:
     """One entry. `line` is the raw output, with its "\\n" unless the entry is partial."""
 
-    __slots__ = ("line", "stream", "time", "time_ns")
+    __slots__ = ("_time_ns", "line", "stream", "time")
 
-    def __init__(self, stream: str, line: bytes, time: str, time_ns: int) -> None:
+    def __init__(self, stream: str, line: bytes, time: str, time_ns: int | None = None) -> None:
         self.stream = stream
         self.line = line
         self.time = time
-        self.time_ns = time_ns
+        self._time_ns = time_ns
+
+    @property
+    def time_ns(self) -> int:
+        """The time in nanoseconds, parsed on first use (only --since/--until need it)."""
+        if self._time_ns is None:
+            self._time_ns = parse_time(self.time)
+        return self._time_ns
 
     @property
     def partial(self) -> bool:
@@ -52,8 +61,36 @@ class LogEntry:
         return f"LogEntry({self.stream!r}, {self.line!r}, {self.time!r})"
 
 
+LogBatch = list[LogEntry]  # what read_log_batches_async yields
+
+
+# The line as jsonfile.encode_entry writes it when the output has no escapes other
+# than a final "\n" (the common case): the bytes between the quotes are the output.
+_PLAIN = re.compile(
+    rb'\{"log":"([^"\\\x00-\x1f]*)(\\n)?","stream":"(stdout|stderr)",'
+    rb'"time":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d))"\}\Z'
+)
+
+
 def decode_entry(raw: bytes) -> LogEntry | None:
     """A line of the file, or None for a line that is not a log entry (a torn write)."""
+    m = _PLAIN.match(raw)
+    if m is not None:
+        text, newline, stream, stamp = m.groups()
+        if not text.isascii():
+            try:
+                text.decode()  # json.loads would refuse bytes that are not UTF-8
+            except UnicodeDecodeError:
+                return None
+        return LogEntry(
+            "stderr" if stream == b"stderr" else "stdout",
+            text + b"\n" if newline else text,
+            stamp.decode(),
+        )
+    return _decode_json(raw)
+
+
+def _decode_json(raw: bytes) -> LogEntry | None:
     try:
         doc = json.loads(raw)
         stamp = doc["time"]
@@ -195,10 +232,16 @@ class _Reader:
         entry = decode_entry(raw)
         if entry is None:
             return None
-        if self.until_ns is not None and entry.time_ns > self.until_ns:
+        if self.until_ns is None and self.since_ns is None:
+            return entry
+        try:
+            time_ns = entry.time_ns
+        except ValueError:
+            return None
+        if self.until_ns is not None and time_ns > self.until_ns:
             self.done = True
             return None
-        if self.since_ns is not None and entry.time_ns < self.since_ns:
+        if self.since_ns is not None and time_ns < self.since_ns:
             return None
         return entry
 
@@ -290,32 +333,66 @@ async def read_logs_async(
     The initial read yields to the loop every 1000 entries so a long log does not
     stall the daemon.
     """
+    async for batch in read_log_batches_async(
+        path,
+        since_ns=since_ns,
+        until_ns=until_ns,
+        tail=tail,
+        follow=follow,
+        stopped=stopped,
+        poll_interval=poll_interval,
+    ):
+        for entry in batch:
+            yield entry
+
+
+async def read_log_batches_async(
+    path: str,
+    *,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    tail: int | None = None,
+    follow: bool = False,
+    stopped: Callable[[], bool] = lambda: True,
+    poll_interval: float = 0.1,
+    batch: int = BATCH,
+) -> AsyncIterator[list[LogEntry]]:
+    """read_logs_async in lists of entries (never empty): up to `batch` of them from
+    what the log holds, then what each poll of a follow finds. A writer sends each
+    list in one write; the loop runs between lists."""
     import asyncio
 
     reader = _Reader(path, since_ns, until_ns)
     cursor = LogCursor(path)
+    accept = reader.accept
     try:
-        count = 0
+        out: list[LogEntry] = []
         for raw in reader.initial(tail, cursor):
-            entry = reader.accept(raw)
+            entry = accept(raw)
             if reader.done:
-                return
+                break
             if entry is not None:
-                yield entry
-                count += 1
-                if count % 1000 == 0:
+                out.append(entry)
+                if len(out) >= batch:
+                    yield out
+                    out = []
                     await asyncio.sleep(0)
-        if not follow:
+        if out:
+            yield out
+        if reader.done or not follow:
             return
         while True:
             last_round = stopped()
+            out = []
             for raw in cursor.poll():
-                entry = reader.accept(raw)
+                entry = accept(raw)
                 if reader.done:
-                    return
+                    break
                 if entry is not None:
-                    yield entry
-            if last_round:
+                    out.append(entry)
+            if out:
+                yield out
+            if reader.done or last_round:
                 return
             await asyncio.sleep(poll_interval)
     finally:
