@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import socket
 
     from skiff.oci.runtime_spec import Process, RuntimeConfig
+    from skiff.runtime.seccomp import Filter
     from skiff.runtime.sync import Channel
 
 # /proc/<pid>/ns/<name> for each spec namespace type, in the order to join.
@@ -159,6 +160,18 @@ def _joiner(
     from skiff.linux import syscalls as sc
     from skiff.runtime.init import NS_FLAGS, _fail
 
+    # The filter is built while the parent moves us into the cgroup (a wait in the
+    # kernel): only loading it is left for the process. An error in building it is
+    # reported where it was before, by the process.
+    seccomp_filter: Filter | None = None
+    build_error: BaseException | None = None
+    if config.linux.seccomp is not None:
+        from skiff.runtime.seccomp import build_filter
+
+        try:
+            seccomp_filter = build_filter(config.linux.seccomp)
+        except Exception as e:
+            build_error = e
     try:
         chan.recv("go")
         for kind, fd in ns_fds:
@@ -171,7 +184,7 @@ def _joiner(
             os.close(release)
             os.read(hold, 1)
             os.close(hold)
-            _process(chan, process, config, console, preserve_fds)
+            _process(chan, process, config, console, preserve_fds, seccomp_filter, build_error)
         os.close(hold)
         chan.send("pid", pid=pid)
         os.close(release)
@@ -186,6 +199,8 @@ def _process(
     config: RuntimeConfig,
     console: socket.socket | None,
     preserve_fds: int,
+    seccomp_filter: Filter | None = None,
+    build_error: BaseException | None = None,
 ) -> None:
     from skiff.runtime.init import (
         _fail,
@@ -204,7 +219,9 @@ def _process(
         os.chdir(process.cwd)
         path = find_executable(process.args, env)
         set_rlimits(process)
-        finish_and_exec(process, config, path, env, preserve_fds)
+        if build_error is not None:
+            raise build_error
+        finish_and_exec(process, config, path, env, preserve_fds, seccomp_filter)
     except BaseException as e:
         _fail(chan, e)
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import socket
 
     from skiff.oci.runtime_spec import Process, RuntimeConfig
+    from skiff.runtime.seccomp import Filter
     from skiff.runtime.sync import Channel
 
 NS_FLAGS = {
@@ -362,7 +363,9 @@ def wait_for_start(fifo: int) -> None:
     os.close(fifo)
 
 
-def become_the_process(process: Process, config: RuntimeConfig) -> None:
+def become_the_process(
+    process: Process, config: RuntimeConfig, seccomp_filter: Filter | None = None
+) -> None:
     """Seccomp (when it must come first), user, groups, capabilities, umask, signals.
 
     Done before `ready` in create, as runc does: errors then fail `create`, and
@@ -376,7 +379,7 @@ def become_the_process(process: Process, config: RuntimeConfig) -> None:
     if config.linux.seccomp is not None and not process.no_new_privileges:
         from skiff.runtime.seccomp import load_seccomp
 
-        load_seccomp(config.linux.seccomp)
+        load_seccomp(config.linux.seccomp, seccomp_filter)
     switch_identity(
         process.capabilities,
         process.user.uid,
@@ -394,13 +397,18 @@ def become_the_process(process: Process, config: RuntimeConfig) -> None:
 
 
 def exec_now(
-    process: Process, config: RuntimeConfig, path: str, env: dict[str, str], preserve_fds: int
+    process: Process,
+    config: RuntimeConfig,
+    path: str,
+    env: dict[str, str],
+    preserve_fds: int,
+    seccomp_filter: Filter | None = None,
 ) -> None:
     """The last steps: seccomp under no_new_privs (as late as possible), fds, execve."""
     if config.linux.seccomp is not None and process.no_new_privileges:
         from skiff.runtime.seccomp import load_seccomp
 
-        load_seccomp(config.linux.seccomp)
+        load_seccomp(config.linux.seccomp, seccomp_filter)
     keep = 3 + preserve_fds
     if keep < 65536:
         os.closerange(keep, 65536)
@@ -410,7 +418,13 @@ def exec_now(
 
 
 def finish_and_exec(
-    process: Process, config: RuntimeConfig, path: str, env: dict[str, str], preserve_fds: int
+    process: Process,
+    config: RuntimeConfig,
+    path: str,
+    env: dict[str, str],
+    preserve_fds: int,
+    seccomp_filter: Filter | None = None,
 ) -> None:
-    become_the_process(process, config)
-    exec_now(process, config, path, env, preserve_fds)
+    """`seccomp_filter`: config's filter, built already (not loaded), or None."""
+    become_the_process(process, config, seccomp_filter)
+    exec_now(process, config, path, env, preserve_fds, seccomp_filter)

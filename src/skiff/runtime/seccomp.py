@@ -287,9 +287,10 @@ def build_filter(spec: Seccomp) -> Filter:
     return filt
 
 
-def load_seccomp(spec: Seccomp) -> None:
-    """Build the filter and install it on this process (irreversibly)."""
-    filt = build_filter(spec)
+def load_seccomp(spec: Seccomp, prebuilt: Filter | None = None) -> None:
+    """Build the filter (or take `prebuilt`, built from `spec` before a fork) and
+    install it on this process (irreversibly)."""
+    filt = prebuilt if prebuilt is not None else build_filter(spec)
     try:
         filt.load()
     finally:

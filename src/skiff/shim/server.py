@@ -37,6 +37,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified
@@ -60,18 +61,25 @@ PR_GET_CHILD_SUBREAPER = 37
 IGNORED_SIGNALS = (
     signal.SIGPIPE, signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2,
 )  # fmt: skip
+# The default runtime: run in a fork of the shim, which has it imported already,
+# rather than in a new interpreter (for `exec`, whose latency a user waits on).
+IN_PROCESS_RUNTIME = (sys.executable, "-m", "skiff.runtime.cli.main")
+IN_PROCESS_COMMANDS = ("exec",)
 
 
 def now() -> str:
     return format_time(time.time_ns())
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, sync: bool = True) -> None:
+    """`sync=False` for a file nothing needs after a crash (an exec's spec, read
+    once by the runtime and removed): fsync there only adds a disk wait."""
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
@@ -329,7 +337,7 @@ class Shim:
         self.execs[exec_id] = proc
         spec_file = self.files.path(f"exec-{exec_id}.json")
         pid_file = self.files.path(f"exec-{exec_id}.pid")
-        write_atomic(spec_file, json.dumps(process).encode())
+        write_atomic(spec_file, json.dumps(process).encode(), sync=False)
         args = ["exec", "--process", spec_file, "--detach", "--pid-file", pid_file]
 
         def done(error: Exception | None) -> None:
@@ -553,9 +561,14 @@ class Shim:
         fds = stdio or (self.devnull, self.devnull, self.devnull)
         actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(fds)]
         try:
-            pid = os.posix_spawnp(
-                argv[0], argv, os.environ, file_actions=actions, setsigdef=IGNORED_SIGNALS
-            )
+            if tuple(self.req.runtime) == IN_PROCESS_RUNTIME and args[0] in IN_PROCESS_COMMANDS:
+                pid = os.fork()
+                if pid == 0:
+                    _runtime_in_child(argv[len(IN_PROCESS_RUNTIME) :], fds)  # never returns
+            else:
+                pid = os.posix_spawnp(
+                    argv[0], argv, os.environ, file_actions=actions, setsigdef=IGNORED_SIGNALS
+                )
         except OSError as e:
             done(OSError(e.errno, f"cannot run {argv[0]}: {e.strerror}"))
             return
@@ -650,6 +663,48 @@ def _runtime_error(log: str, start: int, command: str, code: int) -> Exception:
     return OSError(message)
 
 
+def _runtime_in_child(argv: list[str], fds: tuple[int, int, int]) -> None:
+    """In a fork of the shim: what `python -m skiff.runtime.cli.main ARGV` would do,
+    without starting an interpreter and importing the runtime again. The process
+    is left as a new interpreter's would be: stdio on `fds`, the shim's signal
+    handling undone (Python's own defaults: SIGPIPE and SIGXFSZ ignored, SIGINT
+    raises KeyboardInterrupt). Every descriptor the shim has open is close-on-exec."""
+    code = 1
+    try:
+        _signal.set_wakeup_fd(-1)
+        for sig in (*IGNORED_SIGNALS, signal.SIGCHLD):
+            _signal.signal(sig, _signal.SIG_DFL)
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            _signal.signal(sig, _signal.SIG_IGN)
+        _signal.signal(signal.SIGINT, _signal.default_int_handler)
+        for i, fd in enumerate(fds):
+            if fd == i:
+                os.set_inheritable(fd, True)
+            else:
+                os.dup2(fd, i)
+        from skiff.runtime.cli.main import main
+
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code & 0xFF)
+
+
+def preload_runtime() -> None:
+    """Import what an in-process runtime `exec` uses, so that every shim shares it."""
+
+
 # --- the process ------------------------------------------------------------------
 
 
@@ -717,6 +772,7 @@ def warm_up(rounds: int = 12) -> None:
     # itself: the parent must not become one, or shims would be re-parented to it).
     value = ctypes.c_int()
     libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
+    preload_runtime()
 
 
 def _warm_up(folder: str, rounds: int) -> None:
