@@ -156,7 +156,9 @@ class ContainerFs:
                 try:
                     yield target
                 finally:
-                    await asyncio.to_thread(self._unmount, target)
+                    # Shielded: a client that hangs up cancels the handler, and the
+                    # unmount must finish all the same.
+                    await asyncio.shield(asyncio.to_thread(self._unmount, target))
             finally:
                 with contextlib.suppress(OSError):
                     os.rmdir(target)

@@ -710,9 +710,12 @@ class ContainerService:
 
     def _discard(self, c: Container) -> None:
         """Blocking: undo what create made (after a failed create, or for rm)."""
-        if os.path.ismount(c.rootfs):
-            with contextlib.suppress(OSError):
-                unmount(c.rootfs, detach=True)
+        from skiff.runtime.rootfs import unmount_under
+
+        # The rootfs, and any private mount of it (cp/export of a stopped container)
+        # whose user went away mid-way: nothing mounted may outlive the folder.
+        with contextlib.suppress(OSError, ValueError):
+            unmount_under(c.dir)
         with contextlib.suppress(NotFound):
             self.images.snapshotter.remove(c.snapshot_key)
         if os.path.isdir(c.dir):
