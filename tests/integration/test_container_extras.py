@@ -8,10 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import signal
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +19,8 @@ from tests.integration.test_containers import (
     DOCKER,
     Daemon,
     _mounts_under,
-    _shim_parent_pid,
+    busybox_daemon,
     dk,
-    skiff,
 )
 
 needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
@@ -39,29 +35,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="skx-", dir="/tmp"))
-    d = Daemon(root, str(root / "s.sock"))
-    d.start()
-    try:
-        result = skiff(d, "image", "bootstrap", "busybox")
-        assert result.returncode == 0, result.stderr
-        yield d
-    finally:
-        try:
-            if d.proc is not None and d.proc.poll() is None:
-                client = docker.DockerClient(base_url=d.host)
-                for c in client.containers.list(all=True):
-                    c.remove(force=True)
-                client.close()
-        finally:
-            d.stop()
-            parent = _shim_parent_pid(d)
-            if parent:
-                os.kill(parent, signal.SIGKILL)
-        left = _mounts_under(d.root)
-        if not left:
-            shutil.rmtree(root, ignore_errors=True)
-        assert not left, f"mounts left behind: {left}"
+    yield from busybox_daemon("skx-")
 
 
 @pytest.fixture

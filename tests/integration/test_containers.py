@@ -92,9 +92,13 @@ def _read_pid(path: Path) -> int:
         return 0
 
 
-@pytest.fixture(scope="module")
-def daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="skc-", dir="/tmp"))  # short: unix socket paths
+def busybox_daemon(prefix: str) -> Iterator[Daemon]:
+    """A skiffd on a fresh /tmp folder (short: unix socket paths) with busybox in it.
+
+    On the way out: every container removed, the daemon and its shim parent
+    stopped by PID, and nothing left mounted under the folder.
+    """
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     d = Daemon(root, str(root / "s.sock"))
     d.start()
     try:
@@ -114,8 +118,14 @@ def daemon() -> Iterator[Daemon]:
             if parent:
                 os.kill(parent, signal.SIGKILL)
         left = _mounts_under(d.root)
-        shutil.rmtree(root, ignore_errors=True) if not left else None
+        if not left:
+            shutil.rmtree(root, ignore_errors=True)
         assert not left, f"mounts left behind: {left}"
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    yield from busybox_daemon("skc-")
 
 
 def _shim_parent_pid(d: Daemon) -> int:

@@ -9,27 +9,22 @@ import fcntl
 import json
 import os
 import select
-import shutil
-import signal
 import struct
 import subprocess
 import sys
 import tarfile
-import tempfile
 import termios
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import docker
 import pytest
 
 from tests.integration.test_containers import (
     DOCKER,
     Daemon,
-    _mounts_under,
-    _shim_parent_pid,
+    busybox_daemon,
     dk,
     skiff,
 )
@@ -45,29 +40,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="skw-", dir="/tmp"))
-    d = Daemon(root, str(root / "s.sock"))
-    d.start()
-    try:
-        result = skiff(d, "image", "bootstrap", "busybox")
-        assert result.returncode == 0, result.stderr
-        yield d
-    finally:
-        try:
-            if d.proc is not None and d.proc.poll() is None:
-                client = docker.DockerClient(base_url=d.host)
-                for c in client.containers.list(all=True):
-                    c.remove(force=True)
-                client.close()
-        finally:
-            d.stop()
-            parent = _shim_parent_pid(d)
-            if parent:
-                os.kill(parent, signal.SIGKILL)
-        left = _mounts_under(d.root)
-        if not left:
-            shutil.rmtree(root, ignore_errors=True)
-        assert not left, f"mounts left behind: {left}"
+    yield from busybox_daemon("skw-")
 
 
 def ok(d: Daemon, *args: str, stdin: str | None = None) -> str:

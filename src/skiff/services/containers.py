@@ -53,7 +53,7 @@ from skiff.shim.client import (
     spawn_async,
     start_parent,
 )
-from skiff.shim.logreader import LogBatch, LogEntry, read_log_batches_async, read_logs_async
+from skiff.shim.logreader import LogBatch, LogEntry, read_log_batches_async
 from skiff.shim.protocol import SpawnRequest
 from skiff.snapshots.mount import mount_all, unmount
 
@@ -1150,7 +1150,7 @@ class ContainerService:
             raise Conflict(f"Container {c.id} is not running")
         await self.shim(c).resize(height, width)
 
-    def logs(
+    async def logs(
         self,
         c: Container,
         *,
@@ -1159,16 +1159,13 @@ class ContainerService:
         until_ns: int | None = None,
         tail: int | None = None,
     ) -> AsyncIterator[LogEntry]:
-        exits = c.exits
-        gone = lambda: c.exits > exits or c.state.status not in (RUNNING, PAUSED, RESTARTING)  # noqa: E731
-        return read_logs_async(
-            c.log_path,
-            since_ns=since_ns,
-            until_ns=until_ns,
-            tail=tail,
-            follow=follow,
-            stopped=gone,
+        """log_batches, one entry at a time."""
+        batches = self.log_batches(
+            c, follow=follow, since_ns=since_ns, until_ns=until_ns, tail=tail
         )
+        async for batch in batches:
+            for entry in batch:
+                yield entry
 
     def log_batches(
         self,

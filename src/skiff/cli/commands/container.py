@@ -8,14 +8,13 @@ error, 126/127 when the command cannot be run, as docker)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import threading
 from typing import Any
 
-from skiff.cli.args import parser
+from skiff.cli.args import ArgumentParser, parser
 from skiff.cli.context import CliContext
 from skiff.client import ApiError
 
@@ -29,7 +28,7 @@ def _bytes(text: str) -> int:
     return int(t)
 
 
-def _add_create_flags(p: argparse.ArgumentParser) -> None:
+def _add_create_flags(p: ArgumentParser) -> None:
     a = p.add_argument
     a("image", metavar="IMAGE")
     a("command", nargs="...", metavar="COMMAND")
@@ -67,9 +66,9 @@ def _add_create_flags(p: argparse.ArgumentParser) -> None:
     a("--stop-timeout", type=int, default=None)
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    # run/create need argparse's REMAINDER and help action (the lean parser has neither).
-    return argparse.ArgumentParser(prog=f"skiff {prog}", description=description, add_help=False)
+def _parser(prog: str, description: str) -> ArgumentParser:
+    # add_help=False: `run -h HOSTNAME`; only --help helps.
+    return ArgumentParser(prog=f"skiff {prog}", description=description, add_help=False)
 
 
 def _env(ns: Any) -> list[str]:
