@@ -16,6 +16,8 @@ from skiff.runtime.state import ContainerState
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from skiff.cgroups.manager import CgroupManager
     from skiff.oci.runtime_spec import RuntimeConfig
 
@@ -48,7 +50,13 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(state.fifo)
-    config = saved_config(state)
+    with open(state.config_file, "rb") as f:
+        raw = f.read()
+    if b'"poststart"' not in raw:
+        return  # no hooks to run: spare the parse of the whole config
+    from skiff.oci.runtime_spec import parse_config
+
+    config = parse_config(json.loads(raw))
     if config.hooks.poststart:
         from skiff.runtime.hooks import HookError, run_hooks
 
@@ -161,12 +169,17 @@ def destroy(state: ContainerState) -> None:
             cgroup.destroy()
         except OSError as e:
             warn(f"removing cgroup: {e}")
-    config = None
+    # The raw document, checked at create: the typed parse of a whole config
+    # (2 ms) is only needed for hooks, which few containers have.
+    doc: dict[str, Any] | None = None
     try:
-        config = saved_config(state)
+        with open(state.config_file, "rb") as f:
+            loaded = json.loads(f.read())
+        if isinstance(loaded, dict):
+            doc = loaded
     except (OSError, ValueError) as e:
         warn(f"reading saved config: {e}")
-    if config is not None and config.linux.namespace("mount") is None and state.rootfs:
+    if doc is not None and not _has_mount_namespace(doc) and state.rootfs:
         from skiff.runtime.rootfs import unmount_under
 
         try:
@@ -175,13 +188,31 @@ def destroy(state: ContainerState) -> None:
             warn(f"unmounting under {state.rootfs}: {e}")
     oci_state = state.oci_state()
     st.remove_tree(state.dir)
-    if config is not None and config.hooks.poststop:
+    hooks = doc.get("hooks") if doc is not None else None
+    if not (isinstance(hooks, dict) and hooks.get("poststop")):
+        return
+    from skiff.oci.runtime_spec import SpecError, parse_config
+
+    try:
+        config = parse_config(doc)
+    except SpecError as e:
+        warn(f"reading saved config: {e}")
+        return
+    if config.hooks.poststop:
         from skiff.runtime.hooks import HookError, run_hooks
 
         try:
             run_hooks("poststop", config.hooks.poststop, oci_state)
         except HookError as e:
             warn(str(e))
+
+
+def _has_mount_namespace(doc: dict[str, Any]) -> bool:
+    linux = doc.get("linux")
+    namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
+    if not isinstance(namespaces, list):
+        return False
+    return any(isinstance(ns, dict) and ns.get("type") == "mount" for ns in namespaces)
 
 
 def wait_gone(state: ContainerState, timeout: float = 10.0) -> None:

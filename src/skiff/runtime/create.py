@@ -131,12 +131,28 @@ def _fork_stages(
 ) -> tuple[int, int]:
     from skiff.runtime.init import InitArgs, preload, stage1
     from skiff.runtime.state import process_start_time
-    from skiff.runtime.sync import Channel
+    from skiff.runtime.sync import Channel, gone
 
     preload(config)
+    program = None
+    if config.linux.seccomp is not None:
+        from skiff.runtime.seccomp import program_for
+
+        program = program_for(config.linux.seccomp, seccomp_cache(os.path.dirname(state.dir)))
+    # A new cgroup namespace takes its root from the cgroup of the process that
+    # unshares it, and a user namespace's mapping is a step of its own: then
+    # stage 1 joins the cgroup before it goes on. Otherwise init joins it while
+    # it mounts the rootfs: the first cgroup v1 move of a burst waits for an RCU
+    # grace period (10-15 ms here), which then overlaps init's work. Init waits
+    # for "hooks-done" before pivot_root, and that comes after the move; its
+    # cgroup mount shows the cgroup it is joining (cgroup_dirs).
+    early = bool(
+        cgroup.version != 1 or config.linux.namespace("user") or _new_namespace(config, "cgroup")
+    )
     parent, child = Channel.pair()
     fifo = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds)
+    joining = None if early else cgroup.paths()
+    args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds, program, joining)
     stage1_pid = os.fork()
     if stage1_pid == 0:
         parent.close()
@@ -145,9 +161,8 @@ def _fork_stages(
     os.close(fifo)
     state.pid = stage1_pid  # so that _undo can find it until init is known
     try:
-        # Into the cgroup before it unshares the cgroup namespace, so that the
-        # namespace's root is the container's cgroup.
-        cgroup.add(stage1_pid)
+        if early:
+            cgroup.add(stage1_pid)
         parent.send("go")
         msg = parent.recv("userns", "pid")
         if msg["type"] == "userns":
@@ -156,8 +171,15 @@ def _fork_stages(
             msg = parent.recv("pid")
         init_pid = msg["pid"]
         assert isinstance(init_pid, int)
-        os.waitpid(stage1_pid, 0)
         state.pid = init_pid
+        if not early:
+            try:
+                cgroup.add(init_pid)
+            except BaseException as e:
+                if gone(e):
+                    parent.recv("hooks")  # init failed and left: its error is on the channel
+                raise
+        os.waitpid(stage1_pid, 0)
         state.pid_start = process_start_time(init_pid) or 0
         state.save()
         process = config.process
@@ -177,6 +199,20 @@ def _fork_stages(
         return stage1_pid, init_pid
     finally:
         parent.close()
+
+
+# "@" is not allowed in a container id, so no container can have this name.
+SECCOMP_CACHE = "@seccomp"
+
+
+def _new_namespace(config: RuntimeConfig, kind: str) -> bool:
+    ns = config.linux.namespace(kind)
+    return ns is not None and not ns.path
+
+
+def seccomp_cache(root: str) -> str:
+    """Where compiled seccomp programs are kept: beside the containers' state."""
+    return os.path.join(root, SECCOMP_CACHE)
 
 
 # Device rules every container gets after its own, as runc's specconv adds:

@@ -2,19 +2,28 @@
 
 exec (host)                    joiner (child)                 process (grandchild)
 ───────────                    ──────────────                 ────────────────────
-cgroup add(joiner) ──go──────▶ setns into the container's
+              ──go───────────▶ setns into the container's
                                namespaces (user first,
-                               mount last) ─fork───────────▶
-                   ◀──pid───── report its host pid, exit
-                   ◀───────────────────────────────────error  (only on failure;
-                                                               a clean exec closes
-                                                               the channel)
+                               mount last) ─fork───────────▶ (waits for the pid)
+                   ◀──pid───── report its host pid, exit      session, console,
+cgroup add(process)                                           cwd, binary, rlimits
+                   ──joined──────────────────────────────────▶ identity, seccomp,
+                   ◀───────────────────────────────────error  execve (an error only
+                                                               on failure; a clean
+                                                               exec closes the channel)
+
+The process joins the container's cgroup while it prepares itself: the first
+cgroup v1 move of a burst waits for an RCU grace period, which then overlaps
+that work instead of coming before it. It cannot run the user's program before
+"joined".
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 
 from skiff.errors import Conflict, InvalidArgument
@@ -27,7 +36,7 @@ if TYPE_CHECKING:
     import socket
 
     from skiff.oci.runtime_spec import Process, RuntimeConfig
-    from skiff.runtime.seccomp import Filter
+    from skiff.runtime.seccomp import Program
     from skiff.runtime.sync import Channel
 
 # /proc/<pid>/ns/<name> for each spec namespace type, in the order to join.
@@ -84,7 +93,7 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
         wait_foreground,
     )
     from skiff.runtime.state import write_atomic
-    from skiff.runtime.sync import Channel
+    from skiff.runtime.sync import Channel, gone
 
     state = ContainerState.load(root, container_id)
     status = state.status()
@@ -112,24 +121,38 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
     from skiff.runtime.init import preload
 
     preload(config, terminal=process.terminal)
+    program = None
+    if config.linux.seccomp is not None:
+        from skiff.runtime.create import seccomp_cache
+        from skiff.runtime.seccomp import program_for
+
+        program = program_for(config.linux.seccomp, seccomp_cache(root))
     parent, child = Channel.pair()
     joiner = os.fork()
     if joiner == 0:
         parent.close()
         if ours is not None:
             ours.close()
-        _joiner(child, ns_fds, process, config, theirs, opts.preserve_fds)
+        _joiner(child, ns_fds, process, config, theirs, opts.preserve_fds, program)
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
     if theirs is not None:
         theirs.close()
     try:
-        if cgroup is not None:
-            cgroup.add(joiner)
         parent.send("go")
         pid = parent.recv("pid")["pid"]
         assert isinstance(pid, int)
+        try:
+            if cgroup is not None:
+                cgroup.add(pid)
+        except BaseException as e:
+            if gone(e):
+                parent.recv("joined")  # it failed and left: its error is on the channel
+            os.kill(pid, signal.SIGKILL)  # it must not run outside the container's cgroup
+            raise
+        with contextlib.suppress(OSError):  # gone already: its error is on the channel
+            parent.send("joined")
         os.waitpid(joiner, 0)
         master = receive_master(ours) if ours is not None else None
         # The channel closes on a successful execve (close-on-exec).
@@ -156,22 +179,11 @@ def _joiner(
     config: RuntimeConfig,
     console: socket.socket | None,
     preserve_fds: int,
+    program: Program | None,
 ) -> None:
     from skiff.linux import syscalls as sc
     from skiff.runtime.init import NS_FLAGS, _fail
 
-    # The filter is built while the parent moves us into the cgroup (a wait in the
-    # kernel): only loading it is left for the process. An error in building it is
-    # reported where it was before, by the process.
-    seccomp_filter: Filter | None = None
-    build_error: BaseException | None = None
-    if config.linux.seccomp is not None:
-        from skiff.runtime.seccomp import build_filter
-
-        try:
-            seccomp_filter = build_filter(config.linux.seccomp)
-        except Exception as e:
-            build_error = e
     try:
         chan.recv("go")
         for kind, fd in ns_fds:
@@ -184,7 +196,7 @@ def _joiner(
             os.close(release)
             os.read(hold, 1)
             os.close(hold)
-            _process(chan, process, config, console, preserve_fds, seccomp_filter, build_error)
+            _process(chan, process, config, console, preserve_fds, program)
         os.close(hold)
         chan.send("pid", pid=pid)
         os.close(release)
@@ -199,8 +211,7 @@ def _process(
     config: RuntimeConfig,
     console: socket.socket | None,
     preserve_fds: int,
-    seccomp_filter: Filter | None = None,
-    build_error: BaseException | None = None,
+    program: Program | None = None,
 ) -> None:
     from skiff.runtime.init import (
         _fail,
@@ -219,9 +230,8 @@ def _process(
         os.chdir(process.cwd)
         path = find_executable(process.args, env)
         set_rlimits(process)
-        if build_error is not None:
-            raise build_error
-        finish_and_exec(process, config, path, env, preserve_fds, seccomp_filter)
+        chan.recv("joined")
+        finish_and_exec(process, config, path, env, preserve_fds, program)
     except BaseException as e:
         _fail(chan, e)
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import socket
 
     from skiff.oci.runtime_spec import Process, RuntimeConfig
-    from skiff.runtime.seccomp import Filter
+    from skiff.runtime.seccomp import Program
     from skiff.runtime.sync import Channel
 
 NS_FLAGS = {
@@ -45,7 +45,9 @@ JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 class InitArgs:
     """What the forked stages need, gathered by `create` before forking."""
 
-    __slots__ = ("bundle", "config", "console", "fifo", "preserve_fds", "rootfs")
+    __slots__ = (
+        "bundle", "cgroup_dirs", "config", "console", "fifo", "preserve_fds", "rootfs", "seccomp",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -55,6 +57,8 @@ class InitArgs:
         fifo: int,
         console: socket.socket | None,
         preserve_fds: int,
+        seccomp: Program | None = None,
+        cgroup_dirs: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.bundle = bundle
@@ -64,6 +68,9 @@ class InitArgs:
         self.fifo = fifo
         self.console = console
         self.preserve_fds = preserve_fds
+        self.seccomp = seccomp  # the config's filter, compiled before forking
+        # Set when create moves init into its (v1) cgroup while init mounts.
+        self.cgroup_dirs = cgroup_dirs
 
 
 def _fail(chan: Channel, e: BaseException) -> None:
@@ -144,7 +151,9 @@ def init(chan: Channel, args: InitArgs) -> None:
         from skiff.runtime import rootfs
 
         mounter = sc.Syscalls()
-        rootfs.prepare_rootfs(config, args.rootfs, mounter, bundle=args.bundle)
+        rootfs.prepare_rootfs(
+            config, args.rootfs, mounter, bundle=args.bundle, cgroup_dirs=args.cgroup_dirs
+        )
         write_sysctls(config.linux.sysctl, args.rootfs)
 
         chan.send("hooks")
@@ -164,7 +173,7 @@ def init(chan: Channel, args: InitArgs) -> None:
         os.chdir(process.cwd)
         path = find_executable(process.args, env)
         set_rlimits(process)
-        become_the_process(process, config)
+        become_the_process(process, config, args.seccomp)
         chan.send("ready")
         chan.close()
     except BaseException as e:
@@ -176,7 +185,7 @@ def init(chan: Channel, args: InitArgs) -> None:
 
             run_hooks("startContainer", config.hooks.startContainer, {})
         assert process is not None
-        exec_now(process, config, path, env, args.preserve_fds)
+        exec_now(process, config, path, env, args.preserve_fds, args.seccomp)
     except BaseException as e:
         print(f"skiff-runtime: {_describe(e)}", file=sys.stderr)
         os._exit(127 if isinstance(e, FileNotFoundError) else 126)
@@ -364,7 +373,7 @@ def wait_for_start(fifo: int) -> None:
 
 
 def become_the_process(
-    process: Process, config: RuntimeConfig, seccomp_filter: Filter | None = None
+    process: Process, config: RuntimeConfig, seccomp_program: Program | None = None
 ) -> None:
     """Seccomp (when it must come first), user, groups, capabilities, umask, signals.
 
@@ -379,7 +388,7 @@ def become_the_process(
     if config.linux.seccomp is not None and not process.no_new_privileges:
         from skiff.runtime.seccomp import load_seccomp
 
-        load_seccomp(config.linux.seccomp, seccomp_filter)
+        load_seccomp(config.linux.seccomp, seccomp_program)
     switch_identity(
         process.capabilities,
         process.user.uid,
@@ -402,13 +411,13 @@ def exec_now(
     path: str,
     env: dict[str, str],
     preserve_fds: int,
-    seccomp_filter: Filter | None = None,
+    seccomp_program: Program | None = None,
 ) -> None:
     """The last steps: seccomp under no_new_privs (as late as possible), fds, execve."""
     if config.linux.seccomp is not None and process.no_new_privileges:
         from skiff.runtime.seccomp import load_seccomp
 
-        load_seccomp(config.linux.seccomp, seccomp_filter)
+        load_seccomp(config.linux.seccomp, seccomp_program)
     keep = 3 + preserve_fds
     if keep < 65536:
         os.closerange(keep, 65536)
@@ -423,8 +432,8 @@ def finish_and_exec(
     path: str,
     env: dict[str, str],
     preserve_fds: int,
-    seccomp_filter: Filter | None = None,
+    seccomp_program: Program | None = None,
 ) -> None:
-    """`seccomp_filter`: config's filter, built already (not loaded), or None."""
-    become_the_process(process, config, seccomp_filter)
-    exec_now(process, config, path, env, preserve_fds, seccomp_filter)
+    """`seccomp_program`: config's filter, compiled already (not loaded), or None."""
+    become_the_process(process, config, seccomp_program)
+    exec_now(process, config, path, env, preserve_fds, seccomp_program)

@@ -7,16 +7,19 @@ that into ChildError.
 
     create (host)                 stage-1 (child)              init (grandchild)
     ─────────────                 ───────────────              ─────────────────
-    cgroup add(stage-1) ──go────▶ join namespaces by path
+    [cgroup add(stage-1)] ─go───▶ join namespaces by path
                         ◀─userns─ unshare(user)                (only with a new
     write uid/gid maps ─mapped──▶ become root in it             user namespace)
                                   unshare(the rest) ─fork────▶ (waits on a pipe
                         ◀──pid─── report init's host pid, ───▶  until stage-1
                                   release init, exit            has said "pid")
-                                                                hostname, mounts,
+    [cgroup add(init)]                                          hostname, mounts,
                                                                 devices, sysctls
                         ◀─────────────────────────────hooks─── ask for hooks
     run prestart and createRuntime hooks
+
+Stage-1 joins the cgroup before "go" when it makes a user or cgroup namespace;
+otherwise init joins it after "pid", while it mounts (create.py says why).
                         ──hooks-done (state)─────────────────▶ createContainer hooks,
                                                                 pivot_root, console,
                                                                 look up the binary
@@ -38,6 +41,13 @@ class ChildError(SkiffError):
 
 class ProtocolError(SkiffError):
     """A stage said something out of turn, or went away."""
+
+
+def gone(e: BaseException) -> bool:
+    """Whether `e` (or what caused it) says the process it was about has exited:
+    then the reason it exited is waiting on the channel."""
+    cause = e.__cause__ if e.__cause__ is not None else e
+    return isinstance(cause, ProcessLookupError)
 
 
 class Channel:

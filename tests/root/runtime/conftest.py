@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from skiff.runtime.create import SECCOMP_CACHE
 from skiff.testing.bundles import make_bundle, make_busybox_rootfs
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -134,6 +135,7 @@ def runtime(tmp_path: Path, rootfs: str) -> Iterator[Runtime]:
     yield rt
     # Teardown: force-delete anything the test left, then insist nothing remains.
     leftovers = os.listdir(rt.root) if rt.root.exists() else []
+    leftovers = [name for name in leftovers if name != SECCOMP_CACHE]
     for name in leftovers:
         rt("delete", "--force", name, check=False)
     dirs = rt.cgroup_dirs()

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from skiff.testing.bundles import make_busybox_rootfs
 
 from .conftest import Runtime
@@ -154,6 +156,33 @@ def test_cgroup_limits_are_written(runtime: Runtime) -> None:
     assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "50000"
     runtime("delete", "-f", "cg")
     assert not mem.exists()
+
+
+@pytest.mark.skipif(
+    os.path.exists("/sys/fs/cgroup/cgroup.controllers"), reason="a cgroup v1 host's layout"
+)
+def test_cgroup_mount_shows_the_containers_own_cgroup(runtime: Runtime) -> None:
+    """create moves init into its cgroup while init mounts: its cgroup mount must
+    still be the container's cgroup, not the one init was forked in."""
+
+    def edit(c: dict[str, Any]) -> None:
+        c["linux"]["resources"]["memory"] = {"limit": 48 * 1024 * 1024}
+        # First, so that it is mounted as early as it can be.
+        c["mounts"].insert(0,
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["ro", "nosuid", "noexec", "nodev"]}
+        )  # fmt: skip
+
+    out, err, code = edit_run(
+        runtime,
+        "cgmount",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids/cgroup.procs",
+        edit,
+    )
+    assert code == 0, err
+    limit, *procs = out.split()
+    assert limit == str(48 * 1024 * 1024)
+    assert procs == ["1"]  # the container's own cgroup, in its pid namespace: only init
 
 
 def test_readonly_rootfs_masked_and_readonly_paths(runtime: Runtime) -> None:
