@@ -99,6 +99,11 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
     status = state.status()
     if not st.can_exec(status):
         raise Conflict(f"cannot exec in a container that is {status}: {container_id}")
+    cgroup = _cgroup(state)
+    if cgroup is not None and cgroup.version == 1:
+        from skiff.cgroups.v1 import prime_migration
+
+        prime_migration()  # over by the time the process joins the cgroup, below
     config = saved_config(state)
     ours: socket.socket | None = None
     theirs: socket.socket | None = None
@@ -117,7 +122,6 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
             path = f"/proc/{state.pid}/ns/{name}"
             if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
                 ns_fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-    cgroup = _cgroup(state)
     from skiff.runtime.init import preload
 
     preload(config, terminal=process.terminal)

@@ -214,7 +214,8 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
     if config.linux.seccomp is not None:
         from skiff.runtime import seccomp
 
-        seccomp.libseccomp()
+        if not seccomp.can_load_programs():  # else the compiled program is loaded by syscall
+            seccomp.libseccomp()
 
 
 def preload_console() -> None:

@@ -345,7 +345,7 @@ def spec_key(spec: Seccomp) -> str:
             spec.architectures,
             spec.flags,
             rules,
-            platform.machine(),
+            machine(),
             libseccomp_version(),
         )
     )
@@ -392,11 +392,27 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+_machine = ""
+
+
+def machine() -> str:
+    """platform.machine(), asked of the kernel once (it is a uname call)."""
+    global _machine
+    if not _machine:
+        _machine = platform.machine()
+    return _machine
+
+
+def can_load_programs() -> bool:
+    """Whether load_program knows seccomp(2)'s number here (else libseccomp loads)."""
+    return machine() in SYS_SECCOMP
+
+
 def load_program(program: Program) -> None:
     """Install `program` on this process (irreversibly) with seccomp(2)."""
-    nr = SYS_SECCOMP.get(platform.machine())
+    nr = SYS_SECCOMP.get(machine())
     if nr is None:
-        raise Unsupported(f"seccomp: loading a program on {platform.machine()} needs libseccomp")
+        raise Unsupported(f"seccomp: loading a program on {machine()} needs libseccomp")
     buf = ctypes.create_string_buffer(program.bpf, len(program.bpf))
     prog = _SockFprog(len(program.bpf) // BPF_INSTRUCTION, ctypes.addressof(buf))
     from skiff.linux.libc import check, libc
@@ -415,7 +431,7 @@ def load_program(program: Program) -> None:
 def load_seccomp(spec: Seccomp, prebuilt: Program | None = None) -> None:
     """Install the filter for `spec` on this process (irreversibly): `prebuilt`, its
     program compiled before a fork, or else built and loaded by libseccomp here."""
-    if prebuilt is not None and platform.machine() in SYS_SECCOMP:
+    if prebuilt is not None and can_load_programs():
         load_program(prebuilt)
         return
     filt = build_filter(spec)

@@ -74,6 +74,7 @@ RUNTIME_MODULES = (
     "skiff.linux.capabilities", "skiff.linux.syscalls",
     "skiff.oci.runtime_spec", "skiff.oci.spec_reader",
     "skiff.runtime.control", "skiff.runtime.create", "skiff.runtime.execute",
+    "skiff.runtime.foreground",
     "skiff.runtime.hooks", "skiff.runtime.init", "skiff.runtime.rootfs",
     "skiff.runtime.seccomp", "skiff.runtime.state", "skiff.runtime.sync",
     "skiff.runtime.cli.main", "skiff.runtime.cli.create", "skiff.runtime.cli.start",
