@@ -226,6 +226,7 @@ def _process(
         setup_console,
     )
 
+    joined = False
     try:
         os.setsid()
         if process.terminal:
@@ -235,8 +236,15 @@ def _process(
         path = find_executable(process.args, env)
         set_rlimits(process)
         chan.recv("joined")
+        joined = True
         finish_and_exec(process, config, path, env, preserve_fds, program)
     except BaseException as e:
+        if not joined:
+            # Take "joined" before leaving: a message left unread when this end
+            # closes makes the parent's next read fail with ECONNRESET instead
+            # of returning the error below.
+            with contextlib.suppress(Exception):
+                chan.recv("joined")
         _fail(chan, e)
 
 
