@@ -22,50 +22,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
+
+from skiff.testing.daemon import PrivateSkiffd
 
 COMMANDS = ("images", "ps", "version")
-
-
-def _wait(path: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"skiffd exited with {proc.returncode}")
-        with socket.socket(socket.AF_UNIX) as s:
-            try:
-                s.connect(path)
-                return
-            except OSError:
-                time.sleep(0.1)
-    raise SystemExit("skiffd did not start")
-
-
-@contextmanager
-def skiffd(root: str) -> Iterator[str]:
-    sock = os.path.join(root, "exec", "s.sock")
-    argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", os.path.join(root, "data"),
-            "--exec-root", os.path.join(root, "exec"), "-H", "unix://" + sock, "--bridge", "none"]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait(sock, proc)
-        yield "unix://" + sock
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -99,7 +65,7 @@ def main() -> int:
     root = tempfile.mkdtemp(prefix="skcli-")
     try:
         with ExitStack() as stack:
-            host = ns.skiff_host or stack.enter_context(skiffd(root))
+            host = ns.skiff_host or stack.enter_context(PrivateSkiffd(root)).host
             env = dict(os.environ, SKIFF_HOST=host, DOCKER_HOST=host)
             if not ns.skiff_host:
                 timed([skiff, "image", "bootstrap", "busybox"], env)

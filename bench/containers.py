@@ -23,15 +23,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
+
+from skiff.testing.daemon import PrivateSkiffd
 
 IMAGE = "busybox:latest"
 GOALS = {"run --rm": 1 / 3, "run -d x20": 1 / 3, "exec": 1 / 2, "logs": 1.0, "commit": 1.0}
@@ -63,43 +62,6 @@ class Daemon:
         if result.returncode != 0:
             raise SystemExit(f"{self.name}: docker {' '.join(args)} exited {result.returncode}")
         return elapsed
-
-
-@contextmanager
-def skiffd(base: str) -> Iterator[str]:
-    from skiff.shim.client import ping_parent
-
-    sock = os.path.join(base, "s.sock")
-    exec_root = os.path.join(base, "e")
-    argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", os.path.join(base, "d")]
-    argv += ["--exec-root", exec_root, "-H", "unix://" + sock, "--bridge", "none"]
-    with open(os.path.join(base, "skiffd.log"), "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"skiffd exited with {proc.returncode}")
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(sock)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("skiffd did not start") from None
-                    time.sleep(0.05)
-        yield "unix://" + sock
-    finally:
-        parent = ping_parent(os.path.join(exec_root, "shim-parent.sock")) or 0
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if parent:
-            os.kill(parent, signal.SIGKILL)
 
 
 def clean(d: Daemon) -> None:
@@ -180,7 +142,7 @@ def main() -> int:
     try:
         with ExitStack() as stack:
             tar = busybox_tar(base)
-            skiff = Daemon("skiff", stack.enter_context(skiffd(base)), base)
+            skiff = Daemon("skiff", stack.enter_context(PrivateSkiffd(base)).host, base)
             dockerd = PrivateDockerd({})
             stack.callback(lambda: problems.extend(dockerd.stop()))
             peer = Daemon("dockerd", "unix://" + dockerd.socket, dockerd.base)

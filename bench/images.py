@@ -25,8 +25,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+
+from skiff.testing.daemon import PrivateSkiffd, terminate, wait_for_socket
 
 IMAGE = "skiffbench:latest"
 
@@ -111,34 +111,18 @@ def make_archive(dest: str, total_mb: int, layers: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _wait(path: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"daemon exited with {proc.returncode}")
-        with socket.socket(socket.AF_UNIX) as s:
-            try:
-                s.connect(path)
-                return
-            except OSError:
-                time.sleep(0.1)
-    raise SystemExit("daemon did not start")
-
-
 @contextmanager
-def daemon(argv: list[str], sock: str) -> Iterator[str]:
+def dockerd(root: str) -> Iterator[str]:
+    sock = os.path.join(root, "d.sock")
+    argv = ["dockerd", "--data-root", os.path.join(root, "dd"), "--exec-root",
+            os.path.join(root, "de"), "--pidfile", os.path.join(root, "d.pid"),
+            "-H", "unix://" + sock, "--bridge", "none", "--iptables=false"]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(sock, proc)
+        wait_for_socket(sock, proc, "dockerd", timeout=60)
         yield "unix://" + sock
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        terminate(proc)
 
 
 def docker(host: str, *args: str) -> float:
@@ -165,18 +149,11 @@ def main() -> int:
             if ns.skiff_host:
                 hosts["skiff"] = ns.skiff_host
             else:
-                sock = os.path.join(root, "s.sock")
-                argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", os.path.join(root, "sd"),
-                        "--exec-root", os.path.join(root, "se"), "-H", "unix://" + sock, "--bridge", "none"]  # fmt: skip
-                hosts["skiff"] = stack.enter_context(daemon(argv, sock))
+                hosts["skiff"] = stack.enter_context(PrivateSkiffd(root)).host
             if ns.dockerd_host:
                 hosts["dockerd"] = ns.dockerd_host
             else:
-                sock = os.path.join(root, "d.sock")
-                argv = ["dockerd", "--data-root", os.path.join(root, "dd"), "--exec-root",
-                        os.path.join(root, "de"), "--pidfile", os.path.join(root, "d.pid"),
-                        "-H", "unix://" + sock, "--bridge", "none", "--iptables=false"]  # fmt: skip
-                hosts["dockerd"] = stack.enter_context(daemon(argv, sock))
+                hosts["dockerd"] = stack.enter_context(dockerd(root))
             archive = os.path.join(root, "image.tar")
             print(f"making a {ns.layers}-layer ~{ns.size_mb} MB docker-archive ...", flush=True)
             make_archive(archive, ns.size_mb, ns.layers)

@@ -31,8 +31,6 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +53,7 @@ from skiff.oci.descriptor import Descriptor
 from skiff.oci.digest import Digest
 from skiff.oci.reference import parse_familiar
 from skiff.services.distribution import DistributionService
+from skiff.testing.daemon import terminate, wait_for_socket
 from skiff.testing.realregistry import DistributionRegistry
 
 WORDS = b"lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
@@ -110,25 +109,10 @@ def dockerd(root: str, insecure: list[str]) -> Iterator[str]:
     log = open(os.path.join(root, "dockerd.log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"dockerd did not start; see {root}/dockerd.log")
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(sock)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        wait_for_socket(sock, proc, "dockerd", timeout=60, log=Path(root, "dockerd.log"))
         yield "unix://" + sock
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        terminate(proc)
         log.close()
 
 

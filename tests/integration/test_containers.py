@@ -15,14 +15,14 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
+
+from skiff.testing.daemon import PrivateSkiffd
 
 DOCKER = shutil.which("docker")
 needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
@@ -35,49 +35,12 @@ pytestmark = [
 ]
 
 
-@dataclass
-class Daemon:
-    root: Path
-    socket: str
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def host(self) -> str:
-        return "unix://" + self.socket
+class Daemon(PrivateSkiffd):
+    """The skiffd of these tests (test_container_extras and test_build use it too)."""
 
     @property
     def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def exec_root(self) -> Path:
-        return self.root / "exec"
-
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", str(self.data)]
-        argv += ["--exec-root", str(self.exec_root), "-H", self.host, "--bridge", "none"]
-        log = open(self.root / "skiffd.out", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.root / "skiffd.out").read_text()
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(self.socket)
-                    return
-                except OSError:
-                    time.sleep(0.05)
-        raise AssertionError("skiffd did not start")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        return self.data_root
 
 
 def _mounts_under(path: Path) -> list[str]:
@@ -98,28 +61,20 @@ def busybox_daemon(prefix: str) -> Iterator[Daemon]:
     On the way out: every container removed, the daemon and its shim parent
     stopped by PID, and nothing left mounted under the folder.
     """
-    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    d = Daemon(root, str(root / "s.sock"))
-    d.start()
+    d = Daemon.temporary(prefix).start()
     try:
         result = skiff(d, "image", "bootstrap", "busybox")
         assert result.returncode == 0, result.stderr
         yield d
     finally:
         try:
-            if d.proc is not None and d.proc.poll() is None:
+            if d.running():
                 client = docker.DockerClient(base_url=d.host)
                 for c in client.containers.list(all=True):
                     c.remove(force=True)
                 client.close()
         finally:
-            d.stop()
-            parent = _shim_parent_pid(d)
-            if parent:
-                os.kill(parent, signal.SIGKILL)
-        left = _mounts_under(d.root)
-        if not left:
-            shutil.rmtree(root, ignore_errors=True)
+            left = d.close()
         assert not left, f"mounts left behind: {left}"
 
 
@@ -129,9 +84,7 @@ def daemon() -> Iterator[Daemon]:
 
 
 def _shim_parent_pid(d: Daemon) -> int:
-    from skiff.shim.client import ping_parent
-
-    return ping_parent(str(d.exec_root / "shim-parent.sock")) or 0
+    return d.shim_parent_pid()
 
 
 def dk(

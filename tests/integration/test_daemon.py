@@ -21,6 +21,7 @@ import docker
 import pytest
 
 from skiff.pki import init_tls
+from skiff.testing.daemon import PrivateSkiffd, SkiffdFlags
 
 DOCKER = shutil.which("docker")
 
@@ -46,66 +47,22 @@ def _free_port() -> int:
         return port
 
 
-def _wait_for_socket(path: str, proc: subprocess.Popen[bytes], root: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log = (root / "exec" / "skiffd.log").read_text(errors="replace")
-            raise AssertionError(f"skiffd exited with {proc.returncode}:\n{log}")
-        if os.path.exists(path):
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(path)
-                    return
-                except OSError:
-                    pass
-        time.sleep(0.05)
-    raise AssertionError("skiffd did not start")
-
-
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     root = tmp_path_factory.mktemp("skiffd")
     certs, other = root / "certs", root / "other-certs"
     init_tls(str(certs))
     init_tls(str(other))
-    sock = str(root / "exec" / "skiff.sock")
     port = _free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "skiff.daemon.main",
-        "--data-root",
-        str(root / "data"),
-        "--exec-root",
-        str(root / "exec"),
-        "--bridge",
-        "none",
-        "-H",
-        "unix://" + sock,
-        "-H",
-        f"tcp://127.0.0.1:{port}",
-        "--tlsverify",
-        "--tlscacert",
-        str(certs / "ca.pem"),
-        "--tlscert",
-        str(certs / "server-cert.pem"),
-        "--tlskey",
-        str(certs / "server-key.pem"),
-        "--debug",
-    ]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tcp = ["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", str(certs / "ca.pem")]
+    tcp += ["--tlscert", str(certs / "server-cert.pem"), "--tlskey", str(certs / "server-key.pem")]
+    skiffd = PrivateSkiffd(root, flags=SkiffdFlags(debug=True, extra=tuple(tcp)))
     try:
-        _wait_for_socket(sock, proc, root)
-        yield Daemon(proc, root, sock, port, certs, other)
+        proc = skiffd.start().proc
+        assert proc is not None
+        yield Daemon(proc, root, skiffd.socket, port, certs, other)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+        skiffd.stop()
 
 
 def docker_cli(

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,13 +16,13 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import pytest
 
 from skiff.testing.bundles import make_busybox_rootfs
+from skiff.testing.daemon import PrivateSkiffd, terminate, wait_for_socket
 
 DOCKER = shutil.which("docker")
 DOCKERD = shutil.which("dockerd")
@@ -35,69 +34,19 @@ needs_busybox = pytest.mark.skipif(
 pytestmark = needs_busybox
 
 
-@dataclass
-class Daemon:
-    proc: subprocess.Popen[bytes]
-    root: Path
-    socket: str
-
-    @property
-    def host(self) -> str:
-        return "unix://" + self.socket
-
-
-def _wait_for_socket(path: str, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with {proc.returncode}")
-        if os.path.exists(path):
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(path)
-                    return
-                except OSError:
-                    pass
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+Daemon = PrivateSkiffd  # the fixture's type, as test_pull_push_api imports it
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    root = tmp_path_factory.mktemp("skiffd-images")
-    sock = str(root / "exec" / "skiff.sock")
-    argv = [
-        sys.executable,
-        "-m",
-        "skiff.daemon.main",
-        "--data-root",
-        str(root / "data"),
-        "--exec-root",
-        str(root / "exec"),
-        "--bridge",
-        "none",
-        "-H",
-        "unix://" + sock,
-    ]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = Daemon(tmp_path_factory.mktemp("skiffd-images"))
     try:
-        _wait_for_socket(sock, proc, "skiffd")
-        d = Daemon(proc, root, sock)
+        d.start()
         result = skiff(d, "image", "bootstrap", "busybox")
         assert result.returncode == 0, result.stderr
         yield d
     finally:
-        _stop(proc)
+        d.close()
 
 
 @pytest.fixture(scope="module")
@@ -459,14 +408,14 @@ def dockerd() -> Iterator[str]:
     log = open(os.path.join(root, "log"), "wb")  # noqa: SIM115
     proc = subprocess.Popen(argv, stdout=log, stderr=log)
     try:
-        _wait_for_socket(sock, proc, "dockerd")
+        wait_for_socket(sock, proc, "dockerd")
         deadline = time.monotonic() + 30
         while docker_cli("unix://" + sock, "version").returncode != 0:
             assert time.monotonic() < deadline, "dockerd does not answer"
             time.sleep(0.2)
         yield "unix://" + sock
     finally:
-        _stop(proc)
+        terminate(proc)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
 

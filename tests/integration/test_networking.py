@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,10 +20,11 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from skiff.testing.daemon import PrivateSkiffd, SkiffdFlags
 
 DOCKER = shutil.which("docker")
 COMPOSE = shutil.which("docker-compose")
@@ -51,51 +51,20 @@ def _free_octets() -> tuple[int, int]:
     raise AssertionError("no free 10.x subnet")
 
 
-@dataclass
-class Net:
-    root: Path
-    tag: str = field(default_factory=lambda: secrets.token_hex(3))
-    proc: subprocess.Popen[bytes] | None = None
+class Net(PrivateSkiffd):
+    """skiffd with this run's own bridge name, subnet, address pool and chain prefix."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, root: Path) -> None:
+        self.tag = secrets.token_hex(3)
         x, y = _free_octets()
         self.bridge = f"skt{self.tag}"
         self.prefix = f"SKT{self.tag.upper()}"
         self.bip = f"10.{x}.{y}.1/24"
         self.pool = f"base=10.{x}.0.0/16,size=24"
-        self.sock = str(self.root / "s.sock")
-
-    @property
-    def host(self) -> str:
-        return "unix://" + self.sock
-
-    def start(self) -> None:
-        argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", str(self.root / "data")]
-        argv += ["--exec-root", str(self.root / "exec"), "-H", self.host]
-        argv += ["--bridge", self.bridge, "--bip", self.bip, "--default-address-pool", self.pool]
-        argv += ["--iptables-chain-prefix", self.prefix]
-        log = open(self.root / "skiffd.out", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.root / "skiffd.out").read_text()
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(self.sock)
-                    return
-                except OSError:
-                    time.sleep(0.05)
-        raise AssertionError("skiffd did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        flags = SkiffdFlags(
+            bridge=self.bridge, bip=self.bip, address_pool=self.pool, chain_prefix=self.prefix
+        )
+        super().__init__(root, flags=flags)
 
     def env(self) -> dict[str, str]:
         return {
@@ -189,7 +158,7 @@ def net() -> Iterator[Net]:
         yield d
     finally:
         try:
-            if d.proc is not None and d.proc.poll() is None:
+            if d.running():
                 ids = d.dk("ps", "-aq").stdout.split()
                 if ids:
                     d.dk("rm", "-f", *ids)
@@ -197,11 +166,7 @@ def net() -> Iterator[Net]:
         finally:
             seen = _made_links(d)
             d.stop()
-            from skiff.shim.client import ping_parent
-
-            parent = ping_parent(str(root / "exec" / "shim-parent.sock"))
-            if parent:
-                os.kill(parent, signal.SIGKILL)
+            d.stop_shim_parent()
             from skiff.network import NetworkConfig, NetworkManager
 
             NetworkManager(
@@ -436,9 +401,7 @@ def test_live_restore_keeps_address_and_port(net: Net) -> None:
     ip = net.ok("inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}}", cid)
     mine = _made_links(net) - before
     assert mine & _links(), "the container's host veth"
-    assert net.proc is not None
-    os.kill(net.proc.pid, signal.SIGKILL)
-    net.proc.wait()
+    net.kill()
     net.start()
     assert net.ok("inspect", "-f", "{{.State.Status}}", cid) == "running"
     assert net.ok("inspect", "-f", "{{.NetworkSettings.Networks.lr.IPAddress}}", cid) == ip

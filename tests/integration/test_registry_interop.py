@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,7 @@ import pytest
 
 from skiff.testing import realregistry
 from skiff.testing.bundles import make_busybox_rootfs
+from skiff.testing.daemon import PrivateSkiffd
 from skiff.testing.peers import PrivateDockerd
 from skiff.testing.realregistry import DistributionRegistry, free_port
 
@@ -54,60 +54,17 @@ pytestmark = [
 # -- a skiffd we can kill and restart -------------------------------------------------
 
 
-class Skiffd:
-    """skiffd on its own data root, exec root and socket under `base`."""
+class Skiffd(PrivateSkiffd):
+    """skiffd on its own data root, exec root and socket under `base`, with a docker CLI."""
 
     def __init__(self, base: Path) -> None:
-        self.base = base
-        self.data_root = base / "data"
-        self.exec_root = base / "exec"
-        self.socket = str(self.exec_root / "skiff.sock")
+        super().__init__(base)
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(base),
             "DOCKER_CONFIG": str(base / "docker-config"),
-            "DOCKER_HOST": "unix://" + self.socket,
+            "DOCKER_HOST": self.host,
         }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Skiffd:
-        argv = [
-            sys.executable, "-m", "skiff.daemon.main",
-            "--data-root", str(self.data_root),
-            "--exec-root", str(self.exec_root),
-            "-H", "unix://" + self.socket,
-            "--bridge", "none",  # no bridge or firewall rules on the host for this test
-        ]  # fmt: skip
-        log = open(self.base / "skiffd.log", "ab")  # noqa: SIM115 (the child owns it)
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        log.close()
-        deadline = time.monotonic() + 30
-        while self.docker("version", timeout=10).returncode != 0:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"skiffd exited:\n{self.log_tail()}")
-            assert time.monotonic() < deadline, "skiffd did not start"
-            time.sleep(0.1)
-        return self
-
-    def log_tail(self) -> str:
-        return (self.base / "skiffd.log").read_text(errors="replace")[-3000:]
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self.proc = None
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
     def docker(
         self, *args: str, timeout: float = 120, input: bytes | None = None
@@ -141,12 +98,12 @@ def base() -> Iterator[Path]:
 @pytest.fixture
 def skiffd(base: Path) -> Iterator[Skiffd]:
     daemon = Skiffd(base / "skiffd")
-    daemon.base.mkdir()
+    daemon.root.mkdir()
     daemon.start()
     try:
         yield daemon
     finally:
-        daemon.stop()
+        daemon.close()
 
 
 @pytest.fixture

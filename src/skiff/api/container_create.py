@@ -24,7 +24,8 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from skiff.containers.mountopts import merge_tmpfs_options, tmpfs_data_from_options
 from skiff.containers.signals import parse_signal
@@ -86,6 +87,9 @@ _ULIMITS = frozenset(
 _DEVICE_RULE_RE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
 _CPUSET_RE = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _BIND_PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+_THROTTLE = "blkiodev.ThrottleDevice"
+
+T = TypeVar("T")
 
 
 def parse_create(
@@ -126,7 +130,11 @@ def validate_name(name: str) -> None:
 
 
 class _Obj:
-    """A JSON object with typed getters; errors name the field as Go's decoder does."""
+    """A JSON object with typed getters; errors name the field as Go's decoder does.
+
+    Every getter is one `checked` read: an absent or null field gives the getter's zero
+    value, a field of the wrong JSON kind the decoder's "cannot unmarshal" error.
+    """
 
     def __init__(self, raw: object, where: str) -> None:
         if not isinstance(raw, dict):
@@ -142,81 +150,82 @@ class _Obj:
             f"{self.where}.{key} of type {want}"
         )
 
-    def text(self, key: str) -> str:
+    def checked(self, key: str, want: str) -> Any:
+        """The value at `key` (None if absent or null), refused if it is JSON that Go's
+        decoder would not put in a `want`."""
         value = self.raw.get(key)
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise self._bad(key, value, "string")
+        if value is not None and not _fits(value, want):
+            raise self._bad(key, value, want)
         return value
+
+    def text(self, key: str) -> str:
+        value: str | None = self.checked(key, "string")
+        return value or ""
 
     def flag(self, key: str) -> bool:
-        value = self.raw.get(key)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self._bad(key, value, "bool")
-        return value
-
-    def opt_flag(self, key: str) -> bool | None:
-        return None if self.raw.get(key) is None else self.flag(key)
+        return self.checked(key, "bool") is True
 
     def number(self, key: str) -> int:
-        value = self.raw.get(key)
-        if value is None:
-            return 0
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise self._bad(key, value, "int64")
-        return int(value)
+        return int(self.checked(key, "int64") or 0)
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        value: str | list[str] | None = self.checked(key, "[]string")
+        if isinstance(value, str):  # Docker's StrSlice takes a bare string too
+            return (value,)
+        return tuple(value or ())
+
+    def text_map(self, key: str) -> dict[str, str]:
+        return dict(self.checked(key, "map[string]string") or {})
+
+    def keys(self, key: str) -> tuple[str, ...]:
+        """The keys of a `{"x": {}}` set (ExposedPorts, Volumes)."""
+        return tuple(self.checked(key, "map[string]struct {}") or ())
+
+    def obj(self, key: str, type_name: str) -> _Obj | None:
+        value = self.checked(key, type_name)
+        return None if value is None else _Obj(value, type_name)
+
+    def objs(self, key: str, type_name: str) -> list[_Obj]:
+        return [_Obj(v, type_name) for v in self.checked(key, "[]" + type_name) or ()]
+
+    def each(self, key: str, type_name: str, read: Callable[[_Obj], T]) -> tuple[T, ...]:
+        """Every object of the list at `key` (Devices, Ulimits, ...), as `read` makes it."""
+        return tuple(read(o) for o in self.objs(key, type_name))
+
+    # A null field and an absent one are alike: both leave dockerd's default in place.
+    def opt_flag(self, key: str) -> bool | None:
+        return None if self.raw.get(key) is None else self.flag(key)
 
     def opt_number(self, key: str) -> int | None:
         return None if self.raw.get(key) is None else self.number(key)
 
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self.raw.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, str):  # Docker's StrSlice takes a bare string too
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._bad(key, value, "[]string")
-        return tuple(value)
-
     def opt_texts(self, key: str) -> tuple[str, ...] | None:
         return None if self.raw.get(key) is None else self.texts(key)
 
-    def text_map(self, key: str) -> dict[str, str]:
-        value = self.raw.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise self._bad(key, value, "map[string]string")
-        return dict(value)
 
-    def keys(self, key: str) -> tuple[str, ...]:
-        """The keys of a `{"x": {}}` set (ExposedPorts, Volumes)."""
-        value = self.raw.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, dict):
-            raise self._bad(key, value, "map[string]struct {}")
-        return tuple(value)
+def _strings(v: Any) -> bool:
+    return isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v))
 
-    def obj(self, key: str, type_name: str) -> _Obj | None:
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise self._bad(key, value, type_name)
-        return _Obj(value, type_name)
 
-    def objs(self, key: str, type_name: str) -> list[_Obj]:
-        value = self.raw.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self._bad(key, value, "[]" + type_name)
-        return [_Obj(v, type_name) for v in value]
+def _string_map(v: Any) -> bool:
+    return isinstance(v, dict) and all(isinstance(s, str) for s in v.values())
+
+
+# The JSON (never null: `checked` reads null as absent) that Go's decoder puts in a type.
+_FITS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "int64": lambda v: not isinstance(v, bool) and isinstance(v, int | float) and v == int(v),
+    "[]string": _strings,  # Docker's StrSlice takes a bare string too
+    "map[string]string": _string_map,
+}
+
+
+def _fits(value: object, go_type: str) -> bool:
+    fits = _FITS.get(go_type)
+    if fits is not None:
+        return fits(value)
+    return isinstance(value, list if go_type.startswith("[]") else dict)  # slice; struct or map
 
 
 def _json_kind(value: object) -> str:
@@ -248,9 +257,7 @@ def _parse_config(obj: _Obj) -> ContainerConfig:
     if stop_signal:
         parse_signal(stop_signal)
     stop_timeout = obj.opt_number("StopTimeout")
-    healthcheck = obj.raw.get("Healthcheck")
-    if healthcheck is not None and not isinstance(healthcheck, dict):
-        raise obj._bad("Healthcheck", healthcheck, "container.HealthConfig")
+    healthcheck = obj.checked("Healthcheck", "container.HealthConfig")
     return ContainerConfig(
         image=image,
         hostname=obj.text("Hostname"),
@@ -490,11 +497,7 @@ def normalize_capabilities(names: tuple[str, ...], field: str) -> tuple[str, ...
 
 
 def _parse_port_bindings(obj: _Obj) -> dict[str, tuple[PortBinding, ...]]:
-    raw = obj.raw.get("PortBindings")
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise obj._bad("PortBindings", raw, "nat.PortMap")
+    raw = obj.checked("PortBindings", "nat.PortMap") or {}
     out: dict[str, tuple[PortBinding, ...]] = {}
     for port, bindings in raw.items():
         items = []
@@ -783,26 +786,24 @@ def _parse_resources(obj: _Obj, ncpus: int) -> Resources:
         cpuset_mems=obj.text("CpusetMems"),
         pids_limit=obj.opt_number("PidsLimit"),
         blkio_weight=weight,
-        blkio_weight_device=tuple(
-            WeightDevice(o.text("Path"), o.number("Weight"))
-            for o in obj.objs("BlkioWeightDevice", "blkiodev.WeightDevice")
-        ),
-        blkio_device_read_bps=_throttle(obj, "BlkioDeviceReadBps"),
-        blkio_device_write_bps=_throttle(obj, "BlkioDeviceWriteBps"),
-        blkio_device_read_iops=_throttle(obj, "BlkioDeviceReadIOps"),
-        blkio_device_write_iops=_throttle(obj, "BlkioDeviceWriteIOps"),
+        blkio_weight_device=obj.each("BlkioWeightDevice", "blkiodev.WeightDevice", _weight),
+        blkio_device_read_bps=obj.each("BlkioDeviceReadBps", _THROTTLE, _throttle),
+        blkio_device_write_bps=obj.each("BlkioDeviceWriteBps", _THROTTLE, _throttle),
+        blkio_device_read_iops=obj.each("BlkioDeviceReadIOps", _THROTTLE, _throttle),
+        blkio_device_write_iops=obj.each("BlkioDeviceWriteIOps", _THROTTLE, _throttle),
         cgroup_parent=obj.text("CgroupParent"),
-        devices=tuple(_parse_device(o) for o in obj.objs("Devices", "container.DeviceMapping")),
+        devices=obj.each("Devices", "container.DeviceMapping", _parse_device),
         device_cgroup_rules=rules,
-        ulimits=tuple(_parse_ulimit(o) for o in obj.objs("Ulimits", "units.Ulimit")),
+        ulimits=obj.each("Ulimits", "units.Ulimit", _parse_ulimit),
     )
 
 
-def _throttle(obj: _Obj, key: str) -> tuple[ThrottleDevice, ...]:
-    return tuple(
-        ThrottleDevice(o.text("Path"), o.number("Rate"))
-        for o in obj.objs(key, "blkiodev.ThrottleDevice")
-    )
+def _weight(obj: _Obj) -> WeightDevice:
+    return WeightDevice(obj.text("Path"), obj.number("Weight"))
+
+
+def _throttle(obj: _Obj) -> ThrottleDevice:
+    return ThrottleDevice(obj.text("Path"), obj.number("Rate"))
 
 
 def _parse_device(obj: _Obj) -> DeviceMapping:

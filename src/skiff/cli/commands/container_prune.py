@@ -15,6 +15,7 @@ def run(ctx: CliContext, argv: list[str], prog: str = "container prune") -> int:
     ns = p.parse_args(argv)
     from skiff.cli.args import parse_filters
     from skiff.cli.commands.image_prune import confirm
+    from skiff.cli.each import print_deleted
     from skiff.cli.output import human_size
     from skiff.client.extras import Extras
 
@@ -23,11 +24,6 @@ def run(ctx: CliContext, argv: list[str], prog: str = "container prune") -> int:
         if not confirm():
             return 0
     report = Extras(ctx.client()).prune_containers(parse_filters(ns.filter))
-    deleted = report.get("ContainersDeleted") or []
-    if deleted:
-        print("Deleted Containers:")
-        for cid in deleted:
-            print(cid)
-        print()
+    print_deleted("Containers", report.get("ContainersDeleted") or [])
     print(f"Total reclaimed space: {human_size(int(report.get('SpaceReclaimed') or 0))}")
     return 0

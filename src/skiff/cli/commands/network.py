@@ -94,26 +94,13 @@ def inspect(ctx: CliContext, argv: list[str]) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     add_format(p)
     ns = p.parse_args(argv)
-    from skiff.cli.commands.inspect import indent_json
+    from skiff.cli.each import inspect_each
     from skiff.client.networks import Networks
 
-    nets = Networks(ctx.client())
-    found, errors = [], []
-    for name in ns.names:
-        try:
-            found.append(nets.inspect(name))
-        except ApiError as exc:
-            errors.append(f"Error: No such network: {name}" if exc.status == 404 else str(exc))
-    if ns.format:
-        from skiff.cli.format import format_items
+    def describe(name: str, exc: ApiError) -> str:
+        return f"Error: No such network: {name}" if exc.status == 404 else str(exc)
 
-        sys.stdout.write(format_items(ns.format, found))
-    else:
-        print(indent_json(found))
-    if errors:
-        print("\n".join(errors), file=sys.stderr)
-        return 1
-    return 0
+    return inspect_each(ns.names, Networks(ctx.client()).inspect, ns.format, describe)
 
 
 def rm(ctx: CliContext, argv: list[str]) -> int:
@@ -121,20 +108,10 @@ def rm(ctx: CliContext, argv: list[str]) -> int:
     p.add_argument("names", nargs="+", metavar="NETWORK")
     p.add_argument("-f", "--force", action="store_true")
     ns = p.parse_args(argv)
+    from skiff.cli.each import remove_each
     from skiff.client.networks import Networks
 
-    nets = Networks(ctx.client())
-    code = 0
-    for name in ns.names:
-        try:
-            nets.remove(name)
-            print(name)
-        except ApiError as exc:
-            if ns.force and exc.status == 404:
-                continue
-            print(str(exc), file=sys.stderr)
-            code = 1
-    return code
+    return remove_each(ns.names, Networks(ctx.client()).remove, missing_ok=ns.force)
 
 
 def connect(ctx: CliContext, argv: list[str]) -> int:
@@ -168,6 +145,7 @@ def prune(ctx: CliContext, argv: list[str]) -> int:
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     from skiff.cli.commands.image_prune import confirm
+    from skiff.cli.each import print_deleted
     from skiff.client.networks import Networks
 
     filters = _filters(ns.filter)
@@ -175,12 +153,7 @@ def prune(ctx: CliContext, argv: list[str]) -> int:
         print(WARN_PRUNE)
         if not confirm():
             return 0
-    deleted = Networks(ctx.client()).prune(filters).get("NetworksDeleted") or []
-    if deleted:
-        print("Deleted Networks:")
-        for name in deleted:
-            print(name)
-        print()
+    print_deleted("Networks", Networks(ctx.client()).prune(filters).get("NetworksDeleted") or [])
     return 0
 
 

@@ -6,7 +6,6 @@ import sys
 
 from skiff.cli.args import add_format, parser
 from skiff.cli.context import CliContext
-from skiff.client import ApiError
 
 USAGE = """Usage:  skiff volume COMMAND
 
@@ -94,26 +93,10 @@ def inspect(ctx: CliContext, argv: list[str]) -> int:
     p.add_argument("names", nargs="+", metavar="VOLUME")
     add_format(p)
     ns = p.parse_args(argv)
-    from skiff.cli.commands.inspect import indent_json
+    from skiff.cli.each import inspect_each
     from skiff.client.extras import Extras
 
-    extras = Extras(ctx.client())
-    found, errors = [], []
-    for name in ns.names:
-        try:
-            found.append(extras.inspect_volume(name))
-        except ApiError as exc:
-            errors.append(str(exc))
-    if ns.format:
-        from skiff.cli.format import format_items
-
-        sys.stdout.write(format_items(ns.format, found))
-    else:
-        print(indent_json(found))
-    if errors:
-        print("\n".join(errors), file=sys.stderr)
-        return 1
-    return 0
+    return inspect_each(ns.names, Extras(ctx.client()).inspect_volume, ns.format)
 
 
 def rm(ctx: CliContext, argv: list[str]) -> int:
@@ -121,18 +104,11 @@ def rm(ctx: CliContext, argv: list[str]) -> int:
     p.add_argument("names", nargs="+", metavar="VOLUME")
     p.add_argument("-f", "--force", action="store_true")
     ns = p.parse_args(argv)
+    from skiff.cli.each import remove_each
     from skiff.client.extras import Extras
 
     extras = Extras(ctx.client())
-    code = 0
-    for name in ns.names:
-        try:
-            extras.remove_volume(name, ns.force)
-            print(name)
-        except ApiError as exc:
-            print(str(exc), file=sys.stderr)
-            code = 1
-    return code
+    return remove_each(ns.names, lambda name: extras.remove_volume(name, ns.force))
 
 
 def prune(ctx: CliContext, argv: list[str]) -> int:
@@ -142,6 +118,7 @@ def prune(ctx: CliContext, argv: list[str]) -> int:
     p.add_argument("--filter", action="append", default=[])
     ns = p.parse_args(argv)
     from skiff.cli.commands.image_prune import confirm
+    from skiff.cli.each import print_deleted
     from skiff.cli.output import human_size
     from skiff.client.extras import Extras
 
@@ -153,12 +130,7 @@ def prune(ctx: CliContext, argv: list[str]) -> int:
         if not confirm():
             return 0
     report = Extras(ctx.client()).prune_volumes(filters)
-    deleted = report.get("VolumesDeleted") or []
-    if deleted:
-        print("Deleted Volumes:")
-        for name in deleted:
-            print(name)
-        print()
+    print_deleted("Volumes", report.get("VolumesDeleted") or [])
     print(f"Total reclaimed space: {human_size(int(report.get('SpaceReclaimed') or 0))}")
     return 0
 
