@@ -126,9 +126,13 @@ class ContainerNetworking:
         mode = c.network_mode
         if mode.startswith("container:"):
             assert self.containers is not None
-            other = self.containers.get(mode.split(":", 1)[1])
-            if other.id == c.id:
-                raise InvalidArgument("cannot join own network")
+            # dockerd creates it even when the other container does not exist (start
+            # fails then), and keeps the other container by id when it does.
+            with contextlib.suppress(NotFound):
+                other = self.containers.get(mode.split(":", 1)[1])
+                if other.id == c.id:
+                    raise InvalidArgument("cannot join own network")
+                c.host_config["NetworkMode"] = "container:" + other.id
         endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         primary = self.primary(c)
         c.networks = {}
