@@ -247,17 +247,13 @@ class ContainerNetworking:
                 _write_in_place(path, text)
 
     def _set_spec_netns(self, c: Container, path: str) -> None:
+        from skiff.containers.spec import join_namespaces
+
         config = os.path.join(c.dir, "config.json")
         with open(config, encoding="utf-8") as f:
             spec = json.load(f)
-        namespaces = spec.setdefault("linux", {}).setdefault("namespaces", [])
-        entry = next((n for n in namespaces if n.get("type") == "network"), None)
-        if entry is None:
-            namespaces.append({"type": "network", "path": path})
-        elif entry.get("path") == path:
+        if not join_namespaces(spec, {"network": path}):
             return
-        else:
-            entry["path"] = path
         tmp = config + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(spec, f, indent=1)

@@ -802,6 +802,7 @@ def warm_up(rounds: int = 12) -> None:
     # itself: the parent must not become one, or shims would be re-parented to it).
     value = ctypes.c_int()
     libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
+    oom.oom_kills(oom.counter_file(os.getpid()))  # finds the hierarchy's mount once, for all
     preload_runtime()
 
 
