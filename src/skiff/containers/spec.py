@@ -54,6 +54,8 @@ __all__ = [
     "build_spec",
     "container_env",
     "effective_hostname",
+    "host_capabilities",
+    "join_namespaces",
     "process_args",
     "stop_signal",
     "volume_targets",
@@ -124,7 +126,8 @@ class ContainerFiles:
     resolv_conf: str = ""
 
 
-def _all_capabilities() -> tuple[str, ...]:
+def host_capabilities() -> tuple[str, ...]:
+    """What `--privileged` grants (a container's, and an exec's): moby's GetAllCapabilities."""
     from skiff.linux import capabilities
 
     known = [n for n in capabilities.NAMES if capabilities.number(n) <= capabilities.last_cap()]
@@ -161,7 +164,7 @@ class HostFacts:
         from skiff.runtime.seccomp_docker import native_arch
 
         return cls(
-            all_capabilities=_all_capabilities(),
+            all_capabilities=host_capabilities(),
             arch=native_arch(),
             kernel_release=os.uname().release,
             cgroup_v2=os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
@@ -427,7 +430,8 @@ def _namespaces(
     create: ContainerCreate, joins: Mapping[str, str], cgroup_v2: bool
 ) -> list[dict[str, str]]:
     """mount, network, uts, pid, ipc (+ cgroup), minus the ones shared with the host;
-    a `container:` mode joins the path the caller found for that container."""
+    a `container:` mode joins the path the caller gives, or has none yet: Docker finds
+    the other container's namespaces at each start (`join_namespaces`), not at create."""
     hc = create.host_config
     out: list[dict[str, str]] = [{"type": "mount"}]
 
@@ -435,11 +439,7 @@ def _namespaces(
         if mode == "host":
             return
         ns = {"type": kind}
-        if mode.startswith("container:"):
-            if kind not in joins:
-                raise ValueError(f"no {kind} namespace path given for {mode}")
-            ns["path"] = joins[kind]
-        elif kind in joins:
+        if kind in joins:
             ns["path"] = joins[kind]  # e.g. a network namespace the network service made
         out.append(ns)
 
@@ -451,6 +451,24 @@ def _namespaces(
     if cgroupns == "private":
         out.append({"type": "cgroup"})
     return out
+
+
+def join_namespaces(spec: dict[str, Any], joins: Mapping[str, str]) -> bool:
+    """Point the spec's namespaces of the kinds in `joins` ("network", "ipc", "pid")
+    at the paths given (the other container's /proc/PID/ns/...), at start.
+    True if the spec changed."""
+    changed = False
+    namespaces = spec.setdefault("linux", {}).setdefault("namespaces", [])
+    for kind, path in joins.items():
+        entry = next((n for n in namespaces if n.get("type") == kind), None)
+        if entry is None:
+            namespaces.append({"type": kind, "path": path})
+        elif entry.get("path") == path:
+            continue
+        else:
+            entry["path"] = path
+        changed = True
+    return changed
 
 
 # -- resources -----------------------------------------------------------------
@@ -580,8 +598,8 @@ def build_spec(
     """The OCI config.json for `create` over `image`, its root filesystem at `rootfs`.
 
     volumes     target -> host path of every volume mount (see `volume_targets`)
-    namespaces  "network" / "ipc" / "pid" -> a namespace path to join: required for
-                `container:` modes, optional otherwise (a network namespace made ahead)
+    namespaces  "network" / "ipc" / "pid" -> a namespace path to join (a network
+                namespace made ahead); `container:` modes get theirs at start
     shm_path    the /dev/shm to bind for --ipc shareable and container:
     hostname    overrides effective_hostname() (e.g. the one of a container:<id> network)
 

@@ -126,9 +126,13 @@ class ContainerNetworking:
         mode = c.network_mode
         if mode.startswith("container:"):
             assert self.containers is not None
-            other = self.containers.get(mode.split(":", 1)[1])
-            if other.id == c.id:
-                raise InvalidArgument("cannot join own network")
+            # dockerd creates it even when the other container does not exist (start
+            # fails then), and keeps the other container by id when it does.
+            with contextlib.suppress(NotFound):
+                other = self.containers.get(mode.split(":", 1)[1])
+                if other.id == c.id:
+                    raise InvalidArgument("cannot join own network")
+                c.host_config["NetworkMode"] = "container:" + other.id
         endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         primary = self.primary(c)
         c.networks = {}
@@ -243,17 +247,13 @@ class ContainerNetworking:
                 _write_in_place(path, text)
 
     def _set_spec_netns(self, c: Container, path: str) -> None:
+        from skiff.containers.spec import join_namespaces
+
         config = os.path.join(c.dir, "config.json")
         with open(config, encoding="utf-8") as f:
             spec = json.load(f)
-        namespaces = spec.setdefault("linux", {}).setdefault("namespaces", [])
-        entry = next((n for n in namespaces if n.get("type") == "network"), None)
-        if entry is None:
-            namespaces.append({"type": "network", "path": path})
-        elif entry.get("path") == path:
+        if not join_namespaces(spec, {"network": path}):
             return
-        else:
-            entry["path"] = path
         tmp = config + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(spec, f, indent=1)

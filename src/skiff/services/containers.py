@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -531,7 +532,8 @@ class ContainerService:
             finished = (
                 gone.exit.finished_at if gone.exit and gone.exit.finished_at else now_rfc3339()
             )
-            await self._exited(c, code, finished, restore=True)
+            oom = gone.exit.oom_killed if gone.exit else False
+            await self._exited(c, code, finished, restore=True, oom_killed=oom)
             return
         if state.status in (p.RUNNING, p.PAUSED):
             c.state.status = PAUSED if state.status == p.PAUSED else RUNNING
@@ -543,7 +545,9 @@ class ContainerService:
         else:
             status = read_exit_file(c.shim_dir)
             code = status.exit_code if status else (state.exit_code or 0)
-            await self._exited(c, code, state.finished_at or now_rfc3339(), restore=True)
+            oom = status.oom_killed if status else False
+            finished = state.finished_at or now_rfc3339()
+            await self._exited(c, code, finished, restore=True, oom_killed=oom)
 
     async def close(self) -> None:
         """Daemon shutdown: stop watching; containers and their shims go on (live restore)."""
@@ -610,6 +614,15 @@ class ContainerService:
             dir=os.path.join(self.root, cid),
             snapshot_key=f"container-{cid}",
         )
+        for key in ("PidMode", "IpcMode"):
+            # Docker keeps the other container by id: a rename or a new container of
+            # that name later does not change whose namespace is joined.
+            mode = str(host_config.get(key) or "")
+            if mode.startswith("container:"):
+                try:
+                    host_config[key] = "container:" + self.get(mode.split(":", 1)[1]).id
+                except NotFound as e:
+                    raise InvalidArgument(str(e)) from None
         if self.network is not None:  # network hook: the mode and networks checked, kept
             self.network.check_create(c, body)
         self._containers[cid] = c  # holds the name while the blocking work runs
@@ -681,18 +694,6 @@ class ContainerService:
                 # Docker fills a new volume with what the image has at that path.
                 self.volumes.copy_up(volume, os.path.join(c.rootfs, m.target.lstrip("/")))
             c.mounts.append(_mount_point("volume", volume.mountpoint, m.target, m, volume.name))
-        namespaces: dict[str, str] = {}
-        hc = create.host_config
-        for kind, proc_name, mode in (
-            ("network", "net", hc.network_mode),
-            ("ipc", "ipc", hc.ipc_mode),
-            ("pid", "pid", hc.pid_mode),
-        ):
-            if mode.startswith("container:"):
-                other = self.get(mode.split(":", 1)[1])
-                if not other.state.running or not other.state.pid:
-                    raise Conflict(f"cannot join container {other.id}: it is not running")
-                namespaces[kind] = f"/proc/{other.state.pid}/ns/{proc_name}"
         return build_spec(
             create,
             image,
@@ -704,7 +705,6 @@ class ContainerService:
             ),
             container_id=c.id,
             volumes=volumes,
-            namespaces=namespaces,
             hostname=c.hostname,
         )
 
@@ -741,6 +741,7 @@ class ContainerService:
             await asyncio.to_thread(self._mount, c)
             if self.network is not None:  # network hook: netns, endpoints, files, spec
                 await asyncio.to_thread(self.network.attach, c)
+            await asyncio.to_thread(self._join_namespaces, c)
             shim = self.shim(c)
             with contextlib.suppress(ShimGone, SkiffError):
                 await shim.shutdown()  # a stopped shim of an earlier run
@@ -773,6 +774,62 @@ class ContainerService:
         self.save(c)
         self.event(c, "start")
         self._watch(c)
+
+    def _join_namespaces(self, c: Container) -> None:
+        """Blocking: point config.json at the current namespaces of the containers that
+        `container:` modes name. Docker finds them at every start, so a container made
+        while the other was stopped, or kept across its restart, joins its new init.
+        The network hook does this for the network namespace when there is one."""
+        from skiff.containers.spec import join_namespaces
+
+        joins = {}
+        for key, kind, proc_name in (
+            ("NetworkMode", "network", "net"),
+            ("PidMode", "pid", "pid"),
+            ("IpcMode", "ipc", "ipc"),
+        ):
+            mode = str(c.host_config.get(key) or "")
+            if not mode.startswith("container:") or (kind == "network" and self.network):
+                continue
+            donor = self._namespace_donor(kind, mode.split(":", 1)[1])
+            joins[kind] = f"/proc/{donor.state.pid}/ns/{proc_name}"
+        if not joins:
+            return
+        path = os.path.join(c.bundle, "config.json")
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f)
+        if join_namespaces(spec, joins):
+            write_config(c.bundle, spec)
+
+    def _namespace_donor(self, kind: str, ref: str) -> Container:
+        """The running container whose `kind` namespace is joined; dockerd's checks
+        and messages (getPidContainer, getIpcContainer, getNetworkedContainer)."""
+        context = {
+            "pid": f"cannot join PID of a non running container: {ref}: ",
+            "ipc": f"can't join IPC of container {ref}: ",
+            "network": "",
+        }[kind]
+        try:
+            donor = self.get(ref)
+        except NotFound as e:
+            raise (SkiffError(context + str(e)) if context else e) from None
+        if not donor.state.running or not donor.state.pid:
+            if kind == "network":
+                raise Conflict(f"cannot join network of a non running container: {ref}")
+            prefix = context if kind == "ipc" else ""
+            raise Conflict(f"{prefix}container {donor.id} is not running")
+        if donor.state.status == RESTARTING:
+            prefix = context if kind == "ipc" else ""
+            raise Conflict(
+                f"{prefix}container {donor.id} is restarting, wait until the container is running"
+            )
+        donor_ipc = str(donor.host_config.get("IpcMode") or "private")
+        # Shareable, host, or itself a joiner: what dockerd's ShmPath check lets through.
+        if kind == "ipc" and donor_ipc not in ("shareable", "host") and ":" not in donor_ipc:
+            raise Conflict(
+                f"{context}non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
+            )
+        return donor
 
     async def _network_detach(self, c: Container) -> None:
         """Network hook: endpoints and the netns file go when the container stops."""
@@ -826,12 +883,10 @@ class ContainerService:
         started = time.monotonic()
         while True:
             try:
-                status = await shim.wait()
-                code, finished = status.exit_code, status.finished_at
+                status: p.ExitStatus | None = await shim.wait()
                 break
             except ShimGone as gone:
-                code = gone.exit.exit_code if gone.exit else 255
-                finished = gone.exit.finished_at if gone.exit else ""
+                status = gone.exit
                 break
             except asyncio.CancelledError:
                 raise
@@ -840,9 +895,20 @@ class ContainerService:
         self._monitors.pop(c.id, None)
         if time.monotonic() - started > RESTART_RESET_AFTER:
             self._backoff.pop(c.id, None)
-        await self._exited(c, code, finished or now_rfc3339())
+        if status is None:
+            await self._exited(c, 255, now_rfc3339())
+        else:
+            finished = status.finished_at or now_rfc3339()
+            await self._exited(c, status.exit_code, finished, oom_killed=status.oom_killed)
 
-    async def _exited(self, c: Container, code: int, finished: str, restore: bool = False) -> None:
+    async def _exited(
+        self,
+        c: Container,
+        code: int,
+        finished: str,
+        restore: bool = False,
+        oom_killed: bool = False,
+    ) -> None:
         shim = self.shim(c)
         with contextlib.suppress(ShimGone, SkiffError, OSError):
             await shim.shutdown()
@@ -854,13 +920,16 @@ class ContainerService:
             exit_code=code,
             started_at=c.state.started_at,
             finished_at=finished,
-            oom_killed=False,
+            oom_killed=oom_killed,
         )
         c.exits += 1
         if c.id not in self._containers:
             self._notify()
             return
         self.save(c)
+        if oom_killed:
+            # dockerd emits it when the kernel reports the kill, so before `die`.
+            self.event(c, "oom")
         self.event(c, "die", exitCode=str(code))
         if self._closing:
             return

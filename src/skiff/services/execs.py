@@ -297,9 +297,13 @@ def build_process(
     if user_spec:
         process["user"] = resolve_user(c.rootfs, user_spec)
     if config.privileged:
-        from skiff.linux.capabilities import NAMES
+        from skiff.containers.spec import host_capabilities
 
-        caps = [name for name in NAMES if name]
+        # Docker's exec --privileged: every capability, beyond the container's own
+        # bounding set (the runtime starts an exec from the host, not from the
+        # container's init). Only those the daemon holds itself, as for run --privileged:
+        # capset cannot grant one missing from the host's bounding set.
+        caps = host_capabilities()
         process["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
     return process
 

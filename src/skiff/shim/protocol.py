@@ -336,18 +336,28 @@ class ShimState(Message):
 
 
 class ExitStatus(Message):
-    """How a run ended: also the content of the exit file (exit.json)."""
+    """How a run ended: also the content of the exit file (exit.json).
 
-    FIELDS = ("exit_code", "started_at", "finished_at", "pid")
+    oom_killed: the kernel's OOM killer ended a process of the container during the
+    run (its memory cgroup's oom_kill count grew), as Docker's State.OOMKilled.
+    """
+
+    FIELDS = ("exit_code", "started_at", "finished_at", "pid", "oom_killed")
     __slots__ = FIELDS
 
     def __init__(
-        self, exit_code: int, started_at: str = "", finished_at: str = "", pid: int = 0
+        self,
+        exit_code: int,
+        started_at: str = "",
+        finished_at: str = "",
+        pid: int = 0,
+        oom_killed: bool = False,
     ) -> None:
         self.exit_code = exit_code
         self.started_at = started_at
         self.finished_at = finished_at
         self.pid = pid
+        self.oom_killed = oom_killed
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> ExitStatus:
@@ -356,6 +366,7 @@ class ExitStatus(Message):
             started_at=_str(doc, "started_at", ""),
             finished_at=_str(doc, "finished_at", ""),
             pid=_int(doc, "pid", 0),
+            oom_killed=_bool(doc, "oom_killed"),
         )
 
 

@@ -16,7 +16,8 @@ Then, in the container's folder (its working directory):
     reply to the spawner                                               to the shim)
     "start" ───────────────────────────▶ start ─────────────────────▶ runs
     stdout/stderr ──▶ log.json + attachers                 ◀───────── output
-    SIGCHLD: reap init ────────────────▶ delete --force (leftovers, cgroup)
+    SIGCHLD: reap init, read the memory
+    cgroup's oom_kill count ───────────▶ delete --force (leftovers, cgroup)
     drain output, write exit.json, answer waiters, send EXIT to attachers
     "start" again ─────────────────────▶ create + start (a restart)
     "shutdown" ──▶ remove shim.sock, exit
@@ -40,6 +41,7 @@ import socket
 import sys
 import time
 
+from skiff.cgroups import oom
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified
 from skiff.linux.libc import check, libc
 from skiff.shim import protocol as p
@@ -158,6 +160,11 @@ class Shim:
         self.last_exit: p.ExitStatus | None = None
         self.started_at = ""
         self.finished_at = ""
+        # The init's OOM-kill counter (a file of its memory cgroup) and its value at
+        # create; the cgroup is gone after `delete`, so the count is taken before.
+        self.oom_file = ""
+        self.oom_base = 0
+        self.oom_killed = False
         self.busy = ""  # a runtime command in flight that changes the state
         self.children: dict[int, Callable[[int], None]] = {}
         self.orphans: dict[int, int] = {}  # reaped before we knew whose they were
@@ -431,6 +438,8 @@ class Shim:
                 done(error)
                 return
             proc.ready_to_finish = False  # until the runtime has deleted the container
+            self.oom_file = oom.counter_file(proc.pid)
+            self.oom_base = oom.oom_kills(self.oom_file)
             self.init = proc
             proc.attachers, self.waiting_attachers = self.waiting_attachers, []
             for conn in proc.attachers:
@@ -518,6 +527,7 @@ class Shim:
         if proc is self.init:
             self.status = p.EXITING
             self.finished_at = now()
+            self.oom_killed = oom.oom_kills(self.oom_file) > self.oom_base
 
             def deleted(error: Exception | None) -> None:
                 proc.ready_to_finish = True
@@ -538,7 +548,7 @@ class Shim:
             for exec_id in finished[: max(0, len(finished) - KEEP_EXECS)]:
                 del self.execs[exec_id]
             return
-        status = p.ExitStatus(code, self.started_at, self.finished_at, proc.pid)
+        status = p.ExitStatus(code, self.started_at, self.finished_at, proc.pid, self.oom_killed)
         write_atomic(self.files.path(Layout.EXIT), p.encode(status.to_dict()))
         self.last_exit = status
         self.runs += 1
@@ -793,6 +803,7 @@ def warm_up(rounds: int = 12) -> None:
     # itself: the parent must not become one, or shims would be re-parented to it).
     value = ctypes.c_int()
     libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
+    oom.oom_kills(oom.counter_file(os.getpid()))  # finds the hierarchy's mount once, for all
     preload_runtime()
 
 

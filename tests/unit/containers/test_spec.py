@@ -17,6 +17,7 @@ from skiff.containers.spec import (
     ContainerFiles,
     build_spec,
     container_env,
+    join_namespaces,
     process_args,
     stop_signal,
     volume_targets,
@@ -314,8 +315,13 @@ def test_network_modes(rootfs: str) -> None:
     )
     assert {"type": "network", "path": "/proc/42/ns/net"} in ns(joined)
     assert "sysctl" not in joined["linux"]
-    with pytest.raises(ValueError, match="no network namespace path"):
-        spec(rootfs, HostConfig={"NetworkMode": "container:web"})
+    # Without a path yet: the service finds the other container's at each start.
+    unjoined = spec(rootfs, HostConfig={"NetworkMode": "container:web"})
+    assert {"type": "network"} in ns(unjoined)
+    assert join_namespaces(unjoined, {"network": "/proc/7/ns/net", "pid": "/proc/7/ns/pid"})
+    assert {"type": "network", "path": "/proc/7/ns/net"} in ns(unjoined)
+    assert {"type": "pid", "path": "/proc/7/ns/pid"} in ns(unjoined)
+    assert not join_namespaces(unjoined, {"network": "/proc/7/ns/net"})
 
 
 def test_ipc_pid_uts_cgroupns(rootfs: str) -> None:

@@ -68,8 +68,10 @@ def test_messages_round_trip() -> None:
     assert p.SpawnRequest.from_dict(p.decode(p.encode(req.to_dict()))) == req
     state = p.ShimState("c", p.RUNNING, pid=5, shim_pid=4, exit_code=None, runs=1)
     assert p.ShimState.from_dict(state.to_dict()) == state
-    status = p.ExitStatus(137, "t0", "t1", 9)
+    status = p.ExitStatus(137, "t0", "t1", 9, oom_killed=True)
     assert p.ExitStatus.from_dict(status.to_dict()) == status
+    # An exit file written before the field existed still reads (not OOM-killed).
+    assert p.ExitStatus.from_dict({"exit_code": 0}).oom_killed is False
     assert "exit_code=137" in repr(status)
     exec_state = p.ExecState("e", 7, False, 0)
     assert p.ExecState.from_dict(exec_state.to_dict()) == exec_state
