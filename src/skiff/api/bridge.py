@@ -6,17 +6,23 @@ the two without spooling whole archives to disk or memory:
 
     worker thread                         event loop
     BodyReader.readinto()  ── waits on ─▶ request.content.read(n)      (upload: import, load)
+    BodyPump.readinto()    ◀─ queue ───── a task reading ahead         (upload: build context)
     ResponseWriter.write() ── waits on ─▶ response.prepare / write     (download: save)
 
-Each call blocks the worker until the loop has done the step, which gives back-pressure
-both ways: a slow client slows `save`, a slow store slows the upload. They must never be
-used from the loop's own thread (that would deadlock).
+Each BodyReader/ResponseWriter call blocks the worker until the loop has done the step,
+which gives back-pressure both ways: a slow client slows `save`, a slow store slows the
+upload. BodyPump trades that lock-step for throughput: its task keeps reading while the
+worker works (no loop round trip per read), and stops when READ_AHEAD bytes wait. None of
+them may be used from the loop's own thread (that would deadlock).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import queue
+import threading
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -25,6 +31,7 @@ from aiohttp import web
 T = TypeVar("T")
 
 WRITE_CHUNK = 1 << 20  # coalesce small tar writes: one loop round trip per MiB
+READ_AHEAD = 8 << 20  # bytes a BodyPump holds before its task waits for the worker
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, coro: Awaitable[T]) -> T:
@@ -59,6 +66,86 @@ class BodyReader(io.RawIOBase):
 
 def body_reader(request: web.Request, loop: asyncio.AbstractEventLoop) -> io.BufferedReader:
     return io.BufferedReader(BodyReader(request, loop), buffer_size=WRITE_CHUNK)
+
+
+class BodyPump(io.RawIOBase):
+    """The request body as a non-seekable binary file, read ahead by a task on the loop.
+
+    On the loop: `start()`, then (after the worker is done) `await stop()`. In the worker:
+    read it (wrapped in a BufferedReader). A failed upload reads as an OSError."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._content = request.content
+        self._loop = loop
+        self._queue: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._waiting = 0  # bytes put but not yet taken by the worker
+        self._room = asyncio.Event()
+        self._current = memoryview(b"")
+        self._eof = False
+        self._stopped = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self._loop.create_task(self._pump())
+
+    async def stop(self) -> None:
+        """Stop reading (what the worker did not take is dropped)."""
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _pump(self) -> None:
+        end: BaseException | None = None
+        try:
+            async for chunk in self._content.iter_any():
+                with self._lock:
+                    self._waiting += len(chunk)
+                    full = self._waiting > READ_AHEAD
+                self._queue.put(chunk)
+                if full:
+                    self._room.clear()
+                    with self._lock:
+                        full = self._waiting > READ_AHEAD
+                    if full:
+                        await self._room.wait()
+                if self._stopped:
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            end = e
+        self._queue.put(end)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        if not self._current:
+            if self._eof or len(view) == 0:
+                return 0
+            item = self._queue.get()
+            if item is None:
+                self._eof = True
+                return 0
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise OSError(f"the upload failed: {item}") from item
+            self._current = memoryview(item)
+        n = min(len(view), len(self._current))
+        view[:n] = self._current[:n]
+        self._current = self._current[n:]
+        with self._lock:
+            before = self._waiting
+            self._waiting -= n
+            room = before > READ_AHEAD >= self._waiting
+        if room:  # the task may be waiting for it
+            self._loop.call_soon_threadsafe(self._room.set)
+        return n
 
 
 class ResponseWriter(io.RawIOBase):
