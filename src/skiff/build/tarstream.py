@@ -170,6 +170,8 @@ class TarReader:
             self._pad = -self._left % BLOCK
             if member.isreg() and member.name.endswith("/"):
                 member.type = tarfile.DIRTYPE  # an old tar's folder
+            if member.isdir():
+                member.name = member.name.rstrip("/")
             yield member
 
 
