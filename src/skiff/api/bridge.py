@@ -72,7 +72,8 @@ class BodyPump(io.RawIOBase):
     """The request body as a non-seekable binary file, read ahead by a task on the loop.
 
     On the loop: `start()`, then (after the worker is done) `await stop()`. In the worker:
-    read it (wrapped in a BufferedReader). A failed upload reads as an OSError."""
+    `read1` hands out the received chunks themselves (no copy); `peek`, and `read` for
+    code that wants a plain file. A failed upload reads as an OSError."""
 
     def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
@@ -123,29 +124,50 @@ class BodyPump(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _fill(self) -> bool:
+        """Wait for a chunk unless one is at hand; False at the end."""
+        if self._current:
+            return True
+        if self._eof:
+            return False
+        item = self._queue.get()
+        if item is None:
+            self._eof = True
+            return False
+        if isinstance(item, BaseException):
+            self._eof = True
+            raise OSError(f"the upload failed: {item}") from item
+        self._current = memoryview(item)
+        return True
+
+    def read1(self, size: int = -1, /) -> memoryview | bytes:
+        """Up to `size` bytes of one received chunk, not copied (b"" at the end)."""
+        if size == 0 or not self._fill():
+            return b""
+        n = len(self._current) if size < 0 else min(size, len(self._current))
+        out = self._current[:n]
+        self._current = self._current[n:]
+        self._taken(n)
+        return out
+
+    def peek(self, size: int = 0, /) -> bytes:
+        if not self._fill():
+            return b""
+        return bytes(self._current[: max(size, 1)])
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer).cast("B")
-        if not self._current:
-            if self._eof or len(view) == 0:
-                return 0
-            item = self._queue.get()
-            if item is None:
-                self._eof = True
-                return 0
-            if isinstance(item, BaseException):
-                self._eof = True
-                raise OSError(f"the upload failed: {item}") from item
-            self._current = memoryview(item)
-        n = min(len(view), len(self._current))
-        view[:n] = self._current[:n]
-        self._current = self._current[n:]
+        chunk = self.read1(len(view))
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _taken(self, n: int) -> None:
         with self._lock:
             before = self._waiting
             self._waiting -= n
             room = before > READ_AHEAD >= self._waiting
         if room:  # the task may be waiting for it
             self._loop.call_soon_threadsafe(self._room.set)
-        return n
 
 
 class ResponseWriter(io.RawIOBase):

@@ -14,7 +14,6 @@ The upload is read ahead on the loop (BodyPump) while the worker hashes it.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from typing import Any
 
@@ -28,8 +27,6 @@ from skiff.api.streams import JsonStream
 from skiff.build.builder import BuildError, BuildOptions
 from skiff.errors import InvalidArgument, SkiffError, Unsupported
 from skiff.services.build import BuildService
-
-CONTEXT_CHUNK = 1 << 20
 
 
 def _json_map(query: Any, name: str) -> dict[str, Any]:
@@ -80,8 +77,7 @@ class BuildApi:
         pump = BodyPump(request, loop)
         pump.start()
         try:
-            body = io.BufferedReader(pump, CONTEXT_CHUNK)
-            prepared = await asyncio.to_thread(self._service.prepare, body, dockerfile)
+            prepared = await asyncio.to_thread(self._service.prepare, pump, dockerfile)
         finally:
             await pump.stop()
         stream = JsonStream(request)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any, BinaryIO
 
 from skiff.build.sources import ForbiddenPath, TreeStat, join, resolve
-from skiff.build.tarstream import Member, TarReader, open_body
+from skiff.build.tarstream import Body, Chunk, Member, TarReader, open_body
 from skiff.errors import InvalidArgument
 
 MEMORY_LIMIT = 256 << 20  # bytes of file content kept in memory; the rest is spooled
@@ -48,7 +48,7 @@ class _Entry:
     linkname: str = ""
     size: int = 0
     digest: str = ""
-    data: list[bytes] | tuple[int, int] = field(default_factory=list)  # memory or spool
+    data: list[Chunk] | tuple[int, int] = field(default_factory=list)  # memory or spool
 
 
 class _Spool:
@@ -60,7 +60,7 @@ class _Spool:
         self._in_memory = 0
         self._file: IO[bytes] | None = None
 
-    def keep(self, chunks: list[bytes], size: int) -> list[bytes] | tuple[int, int]:
+    def keep(self, chunks: list[Chunk], size: int) -> list[Chunk] | tuple[int, int]:
         if self._in_memory + size <= self._limit:
             self._in_memory += size
             return chunks
@@ -72,7 +72,7 @@ class _Spool:
             self._file.write(chunk)
         return (offset, size)
 
-    def read(self, data: list[bytes] | tuple[int, int]) -> Iterator[bytes]:
+    def read(self, data: list[Chunk] | tuple[int, int]) -> Iterator[Chunk]:
         if isinstance(data, list):
             yield from data
             return
@@ -137,8 +137,8 @@ class ContextIndex:
             self._entries.pop(path, None)
             stack.extend(join(path, child) for child in self._children.pop(path, ()))
 
-    def add_tar(self, body: BinaryIO) -> None:
-        """Read the client's tar (plain, gzip, bzip2 or xz; `body` must have peek())."""
+    def add_tar(self, body: Body | BinaryIO) -> None:
+        """Read the client's tar (plain, gzip, bzip2 or xz)."""
         try:
             for member in TarReader(open_body(body)):
                 self._add_member(member)
@@ -200,7 +200,7 @@ class ContextIndex:
 
     def _read_file(self, member: Member) -> _Entry:
         h = hashlib.sha256()
-        chunks: list[bytes] = []
+        chunks: list[Chunk] = []
         size = 0
         for chunk in member.chunks():
             h.update(chunk)
@@ -282,17 +282,12 @@ class ContextIndex:
             self._written.clear()
 
 
-def read_context(body: BinaryIO, scratch_root: str) -> ContextIndex:
+def read_context(body: Body | BinaryIO, scratch_root: str) -> ContextIndex:
     """The client's context tar as an index (an empty body is an empty context)."""
-    import io
-    from typing import cast
-
     index = ContextIndex(scratch_root)
-    buffered = body if isinstance(body, io.BufferedReader) else io.BufferedReader(cast(Any, body))
-    if buffered.peek(1):
-        try:
-            index.add_tar(buffered)
-        except BaseException:
-            index.close()
-            raise
+    try:
+        index.add_tar(body)
+    except BaseException:
+        index.close()
+        raise
     return index

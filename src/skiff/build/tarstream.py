@@ -2,7 +2,8 @@
 
 tarfile's stream mode (`r|`) copies every byte three or four times through its
 buffers (about 0.15 s for a 40 MB context here, more than the upload itself); this
-reader hands out each file's bytes as read from the (possibly decompressed) body.
+reader hands out each file's bytes as the body's `read1` returns them (the upload's
+own buffers when the body is a BodyPump: no copy at all).
 
     members(f)   Member per header: ustar and GNU headers (tarfile.TarInfo.frombuf
                  parses and checksums them), pax extended headers (`x` per member,
@@ -21,7 +22,7 @@ import io
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 BLOCK = 512
 CHUNK = 1 << 20
@@ -53,62 +54,75 @@ class Member:
     def islnk(self) -> bool:
         return self.type == tarfile.LNKTYPE
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[Chunk]:
         """The member's bytes (regular files), at most CHUNK at a time."""
         assert self._reader is not None
         return self._reader.data()
 
 
-def open_body(body: BinaryIO) -> BinaryIO:
-    """`body` (buffered), or a decompressing reader over it (by magic)."""
-    if not isinstance(body, io.BufferedReader):
-        body = cast(BinaryIO, io.BufferedReader(cast(Any, body), CHUNK))
-    head = cast(io.BufferedReader, body).peek(6)[:6]
+Chunk = bytes | memoryview
+
+
+class Body(Protocol):
+    """What the reader needs of a body: io.BufferedReader has both."""
+
+    def read1(self, size: int = -1, /) -> Chunk: ...  # some bytes (b"": the end)
+
+    def peek(self, size: int = 0, /) -> bytes: ...  # some next bytes, not consumed
+
+
+def open_body(body: Body | BinaryIO) -> Body:
+    """`body` (buffered if it cannot peek), or a decompressing reader over it (by magic)."""
+    if not hasattr(body, "peek") or not hasattr(body, "read1"):
+        body = io.BufferedReader(cast(Any, body), CHUNK)
+    buffered = cast(Body, body)
+    head = buffered.peek(6)[:6]
     if head[:2] == b"\x1f\x8b":
         import gzip
 
-        return cast(BinaryIO, gzip.GzipFile(fileobj=body, mode="rb"))
+        return _buffered(gzip.GzipFile(fileobj=cast(Any, body), mode="rb"))
     if head[:3] == b"BZh":
         import bz2
 
-        return cast(BinaryIO, bz2.BZ2File(body))
+        return _buffered(bz2.BZ2File(cast(Any, body)))
     if head == b"\xfd7zXZ\x00":
         import lzma
 
-        return cast(BinaryIO, lzma.LZMAFile(body))
-    return body
+        return _buffered(lzma.LZMAFile(cast(Any, body)))
+    return buffered
+
+
+def _buffered(f: Any) -> Body:
+    return cast(Body, io.BufferedReader(f, CHUNK))
 
 
 class TarReader:
-    def __init__(self, f: BinaryIO) -> None:
-        self._f = f
+    def __init__(self, body: Body) -> None:
+        self._f = body
         self._left = 0  # data bytes of the current member not yet read
         self._pad = 0  # then these, to the next block
 
     def _read(self, n: int) -> bytes:
-        data = self._f.read(n)
-        if len(data) == n:
-            return data
-        parts = [data]
-        got = len(data)
+        """Exactly n bytes."""
+        parts = []
+        got = 0
         while got < n:
-            more = self._f.read(n - got)
+            more = self._f.read1(n - got)
             if not more:
                 raise EOFError("unexpected end of data")
             parts.append(more)
             got += len(more)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
 
     def _skip(self) -> None:
-        while self._left:
-            self._left -= len(self._read(min(self._left, CHUNK)))
-        if self._pad:
-            self._read(self._pad)
-            self._pad = 0
+        for _ in self.data():
+            pass
 
-    def data(self) -> Iterator[bytes]:
+    def data(self) -> Iterator[Chunk]:
         while self._left:
-            chunk = self._read(min(self._left, CHUNK))
+            chunk = self._f.read1(min(self._left, CHUNK))
+            if not chunk:
+                raise EOFError("unexpected end of data")
             self._left -= len(chunk)
             yield chunk
         if self._pad:
@@ -128,9 +142,10 @@ class TarReader:
         long_name = long_link = None
         while True:
             self._skip()
-            block = self._f.read(BLOCK)
-            if not block:
+            first = self._f.read1(BLOCK)
+            if not first:
                 return  # no end-of-archive blocks: tolerated, as tarfile does
+            block = bytes(first)
             if len(block) < BLOCK:
                 block += self._read(BLOCK - len(block))
             if not block.strip(b"\0"):

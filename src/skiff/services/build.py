@@ -22,6 +22,7 @@ from skiff.build.dockerfile import parse
 from skiff.build.dockerignore import PatternMatcher, clean, read_dockerignore
 from skiff.build.executor import Executor
 from skiff.build.sources import ForbiddenPath, resolve
+from skiff.build.tarstream import Body
 from skiff.errors import InvalidArgument
 
 
@@ -53,7 +54,7 @@ class BuildService:
         self.tmp_root = tmp_root
         self._prune_image = prune_image
 
-    def prepare(self, body: BinaryIO, dockerfile: str = "Dockerfile") -> PreparedBuild:
+    def prepare(self, body: Body | BinaryIO, dockerfile: str = "Dockerfile") -> PreparedBuild:
         """Read the context and its Dockerfile (and parse it)."""
         context = read_context(body, self.tmp_root)
         try:
