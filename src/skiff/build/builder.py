@@ -26,7 +26,6 @@ import posixpath
 import secrets
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -94,42 +93,6 @@ class MemoryCache:
     def prune(self) -> list[str]:
         ids = sorted(set(self.entries.values()))
         self.entries.clear()
-        return ids
-
-
-class FileCache(MemoryCache):
-    """The cache as one JSON file, rewritten atomically on every change."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-            if isinstance(data, dict):
-                self.entries = {str(k): str(v) for k, v in data.items()}
-        except (OSError, ValueError):
-            pass
-
-    def _save(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.entries, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def put(self, key: str, image_id: str) -> None:
-        with self._lock:
-            self.entries[key] = image_id
-            self._save()
-
-    def prune(self) -> list[str]:
-        with self._lock:
-            ids = super().prune()
-            self._save()
         return ids
 
 
