@@ -35,7 +35,7 @@ from skiff.build.sources import ForbiddenPath, TreeStat, join, resolve
 from skiff.build.tarstream import Body, Chunk, Member, TarReader, open_body
 from skiff.errors import InvalidArgument
 
-MEMORY_LIMIT = 256 << 20  # bytes of file content kept in memory; the rest is spooled
+MEMORY_LIMIT = 128 << 20  # bytes of file content kept in memory; the rest is spooled
 _CHUNK = 1 << 20
 
 
@@ -147,6 +147,8 @@ class ContextIndex:
 
     def _add_member(self, member: Member) -> None:
         name = member.name.lstrip("/")
+        if "\0" in name or "\0" in member.linkname:
+            raise InvalidArgument(f"failed to read the build context: a NUL in {name!r}")
         parts = [p for p in name.split("/") if p and p != "."]
         if ".." in parts:
             raise ForbiddenPath(member.name)
@@ -204,7 +206,7 @@ class ContextIndex:
         size = 0
         for chunk in member.chunks():
             h.update(chunk)
-            chunks.append(chunk)
+            chunks.append(_own(chunk))
             size += len(chunk)
         return _Entry(
             stat.S_IFREG | (member.mode & 0o7777),
@@ -280,6 +282,15 @@ class ContextIndex:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
             self._written.clear()
+
+
+def _own(chunk: Chunk) -> Chunk:
+    """A view of a received buffer is kept as is (no copy) unless it is a small part of
+    it: then the bytes are copied, so a context of many small files does not hold on to
+    every buffer they came in (what is kept stays within twice the files' bytes)."""
+    if isinstance(chunk, memoryview) and len(chunk) * 2 < memoryview(chunk.obj).nbytes:
+        return bytes(chunk)
+    return chunk
 
 
 def read_context(body: Body | BinaryIO, scratch_root: str) -> ContextIndex:

@@ -148,3 +148,24 @@ def test_tar_details(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="failed to read the build context"):
         read_context(io.BytesIO(b"not a tar" * 100), str(tmp_path / "u"))
     assert read_context(io.BytesIO(b""), str(tmp_path / "v")).listdir("") == []
+
+
+def test_small_parts_of_received_buffers_are_copied_big_ones_kept() -> None:
+    from skiff.build.context import _own
+
+    buffer = bytes(1000)
+    assert isinstance(_own(memoryview(buffer)[:100]), bytes)
+    kept = _own(memoryview(buffer)[:600])
+    assert isinstance(kept, memoryview)
+    assert kept.obj is buffer
+
+
+def test_nul_in_a_name_is_refused(tmp_path: Path) -> None:
+    data = _tar([_member("ab")], {"ab": b"x"}).getvalue()
+    record = b"12 path=a\0b\n"  # a pax header naming the next member "a<NUL>b"
+    header = tarfile.TarInfo("pax")
+    header.type = tarfile.XHDTYPE
+    header.size = len(record)
+    stream = header.tobuf(tarfile.USTAR_FORMAT) + record.ljust(512, b"\0") + data
+    with pytest.raises(InvalidArgument, match="NUL"):
+        read_context(io.BytesIO(stream), str(tmp_path / "s"))
