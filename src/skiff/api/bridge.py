@@ -92,8 +92,10 @@ class BodyPump(io.RawIOBase):
         self._task = self._loop.create_task(self._pump())
 
     async def stop(self) -> None:
-        """Stop reading (what the worker did not take is dropped)."""
+        """Stop reading (what the worker did not take is dropped). A worker still reading
+        (its handler was cancelled: the client left) gets an OSError, never a hang."""
         self._stopped = True
+        self._queue.put(ConnectionAbortedError("the upload was stopped"))
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
