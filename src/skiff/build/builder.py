@@ -626,7 +626,7 @@ class _Build:
             def do_copy(container: Container) -> None:
                 owner = copier.parse_chown(chown, container.rootfs) if chown else copier.Owner(0, 0)
                 # only now, the step missed the cache: put what it reads on disk
-                root = tree.materialize(sources.needed_paths(tree, found))
+                root = tree.materialize(found)
                 copier.copy_sources(
                     container.rootfs, root, found, dest, kind=kind, owner=owner, chmod=chmod
                 )

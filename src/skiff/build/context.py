@@ -5,7 +5,7 @@
         regular files: sha256 (computed while receiving) + their bytes, kept in
         memory (or, past MEMORY_LIMIT, in an unlinked spool file)
     a cached COPY: sources resolved and hashed over the index (build/sources.py), no I/O
-    a COPY that runs: `materialize(paths)` writes just those entries into a scratch
+    a COPY that runs: `materialize(sources)` writes just what it reads into a scratch
         folder, which the copier reads (created lazily, removed by `close`)
 
 Safety: entry names are made relative (a leading `/` dropped, as tarfile's `tar`
@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, BinaryIO
 
-from skiff.build.sources import ForbiddenPath, TreeStat, join, resolve
+from skiff.build.sources import ForbiddenPath, Source, TreeStat, join, needed_paths, resolve
 from skiff.build.tarstream import Body, Chunk, Member, TarReader, open_body
 from skiff.errors import InvalidArgument
 
@@ -233,7 +233,11 @@ class ContextIndex:
 
     # -- on disk -----------------------------------------------------------------------
 
-    def materialize(self, paths: Iterable[str]) -> str:
+    def materialize(self, sources: list[Source]) -> str:
+        """Write what copying `sources` reads into the scratch folder; return it."""
+        return self.write_paths(needed_paths(self, sources))
+
+    def write_paths(self, paths: Iterable[str]) -> str:
         """Write these entries (their parents first) into the scratch folder; return it."""
         if self._folder is None:
             os.makedirs(self._scratch_root, mode=0o700, exist_ok=True)

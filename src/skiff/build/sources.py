@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,10 +57,10 @@ class SourceTree(Protocol):
 
 
 class Context(SourceTree, Protocol):
-    """A tree COPY can read from: `materialize` puts these paths of it on disk and
-    returns the folder that holds them."""
+    """A tree COPY can read from: `materialize` puts what copying these sources reads
+    on disk and returns the folder that holds it (their paths are relative to it)."""
 
-    def materialize(self, paths: Iterable[str]) -> str: ...
+    def materialize(self, sources: list[Source]) -> str: ...
 
 
 def join(base: str, rel: str) -> str:
@@ -90,7 +90,7 @@ class FolderTree:
     def listdir(self, rel: str) -> list[str]:
         return os.listdir(self.host_path(rel))
 
-    def materialize(self, paths: Iterable[str]) -> str:
+    def materialize(self, sources: list[Source]) -> str:
         return self.root  # on disk already
 
     def digest(self, rel: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from skiff.build.context import ContextIndex, read_context
 from skiff.build.dockerignore import context_tar
-from skiff.build.sources import FolderTree, ForbiddenPath, collect, needed_paths, source_hash
+from skiff.build.sources import FolderTree, ForbiddenPath, collect, source_hash
 from skiff.errors import InvalidArgument
 
 
@@ -72,7 +72,7 @@ def test_index_hashes_as_the_folder_and_materializes_it(
         ), names
     found = collect(index, ["dirlink"], "COPY")
     assert found[0].path == "d"
-    root = index.materialize(needed_paths(index, found))
+    root = index.materialize(found)
     assert sorted(os.listdir(root)) == ["d"]  # only what the COPY reads
     assert (Path(root) / "d" / "f").read_bytes() == b"one" * 1000
     assert os.stat(Path(root) / "d" / "f").st_mtime_ns == 1_500_000_000_000_000_000
@@ -81,7 +81,7 @@ def test_index_hashes_as_the_folder_and_materializes_it(
     # folders keep their mtime (set after what is in them); pax mtimes are floats
     assert abs(os.stat(Path(root) / "d").st_mtime_ns - os.stat(folder / "d").st_mtime_ns) < 1000
     # the whole context, on disk, hashes as the original
-    everything = index.materialize(needed_paths(index, collect(index, ["."], "COPY")))
+    everything = index.materialize(collect(index, ["."], "COPY"))
     assert everything == root
     on_disk = FolderTree(root)
     assert source_hash(on_disk, collect(on_disk, ["."], "COPY")) == source_hash(
