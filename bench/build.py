@@ -12,10 +12,11 @@ first. `cold` is `--no-cache` (every step runs: the context upload, COPY of 40 M
 Prints the medians, the ratios skiff/dockerd (goals: cold <= 1.0, cached <= 0.5) and each
 round's ratio (the machine is shared: read the spread, not one number).
 
-Measured (2026-11-28, 2 cores shared with other sessions, load 8-12; several runs of 5-7
-rounds): cold ~0.5, cached ~0.3-0.4. The docker CLI alone needs 0.07-0.13 s to tar and
-send the 40 MB (against a server that only drains the body); skiffd's share of a cached
-rebuild is taking in the upload (aiohttp, ~40 ms of CPU) and hashing it (~30 ms).
+Measured 2026-11-28 (2 cores shared with other sessions, load 8-24; median of nine runs
+of 5-7 rounds): cold 0.53, cached 0.32; CPU per cached build skiffd ~95 ms, dockerd
+~265 ms. The docker CLI alone needs 0.07-0.13 s to tar and send the 40 MB (against a
+server that only drains the body); skiffd's share of a cached rebuild is taking in the
+upload (aiohttp, ~40 ms of CPU) and hashing it (~30 ms).
 """
 
 from __future__ import annotations
