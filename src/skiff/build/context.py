@@ -154,7 +154,8 @@ class ContextIndex:
             raise ForbiddenPath(member.name)
         if not parts:  # the context's root itself
             if member.isdir():
-                self._entries[""] = replace(self._entries[""], **self._attrs(member))
+                mode = stat.S_IFDIR | (member.mode & 0o7777)
+                self._entries[""] = replace(self._entries[""], mode=mode, **self._attrs(member))
             return
         parent = self._parent_folder(member.name, parts[:-1])
         rel = join(parent, parts[-1])

@@ -143,7 +143,14 @@ def test_tar_details(tmp_path: Path) -> None:
     assert index.lstat("p") is None
     assert index.lstat("l/x") is None
     index.close()
-    index = read_context(_tar([f, again], {"/abs/f": b"hi", "abs/f": b"new"}), str(tmp_path / "t"))
+    root = _member(".", tarfile.DIRTYPE)
+    root.mode = 0o751
+    index = read_context(
+        _tar([root, f, again], {"/abs/f": b"hi", "abs/f": b"new"}), str(tmp_path / "t")
+    )
+    top = index.lstat("")
+    assert top is not None
+    assert top.mode == stat.S_IFDIR | 0o751  # as the unpacked folder's mode was
     assert index.read_bytes("abs/f") == b"new"
     with pytest.raises(InvalidArgument, match="failed to read the build context"):
         read_context(io.BytesIO(b"not a tar" * 100), str(tmp_path / "u"))
