@@ -6,8 +6,9 @@
                          {"errorDetail": {"code": 3, "message": M}, "error": M}
     POST /build/prune    {"CachesDeleted": [...], "SpaceReclaimed": N}
 
-The context is unpacked and the Dockerfile parsed before any byte is answered, so a
-missing or broken Dockerfile is a plain 400, as dockerd answers it.
+The context is read (as an index, build/context.py) and the Dockerfile parsed before any
+byte is answered, so a missing or broken Dockerfile is a plain 400, as dockerd answers it.
+The upload is read ahead on the loop (BodyPump) while the worker hashes it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from skiff.api.app import json_response
-from skiff.api.bridge import body_reader
+from skiff.api.bridge import BodyPump
 from skiff.api.query import query_bool, query_list, query_str
 from skiff.api.registry import Route
 from skiff.api.streams import JsonStream
@@ -73,8 +74,12 @@ class BuildApi:
         options = parse_options(request.query)
         dockerfile = query_str(request.query, "dockerfile") or "Dockerfile"
         loop = asyncio.get_running_loop()
-        with body_reader(request, loop) as body:
-            prepared = await asyncio.to_thread(self._service.prepare, body, dockerfile)
+        pump = BodyPump(request, loop)
+        pump.start()
+        try:
+            prepared = await asyncio.to_thread(self._service.prepare, pump, dockerfile)
+        finally:
+            await pump.stop()
         stream = JsonStream(request)
         await stream.start()
 

@@ -26,16 +26,16 @@ import posixpath
 import secrets
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from skiff.build import copier
+from skiff.build import copier, sources
 from skiff.build.dockerfile import Dockerfile, Instruction, Stage, format_duration, parse
 from skiff.build.executor import Container, Executor, RunSpec
 from skiff.build.shell import Lexer
+from skiff.build.sources import Context, FolderTree
 from skiff.errors import InvalidArgument, SkiffError
 from skiff.version import __version__
 
@@ -93,42 +93,6 @@ class MemoryCache:
     def prune(self) -> list[str]:
         ids = sorted(set(self.entries.values()))
         self.entries.clear()
-        return ids
-
-
-class FileCache(MemoryCache):
-    """The cache as one JSON file, rewritten atomically on every change."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-        self._lock = threading.Lock()
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-            if isinstance(data, dict):
-                self.entries = {str(k): str(v) for k, v in data.items()}
-        except (OSError, ValueError):
-            pass
-
-    def _save(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.entries, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def put(self, key: str, image_id: str) -> None:
-        with self._lock:
-            self.entries[key] = image_id
-            self._save()
-
-    def prune(self) -> list[str]:
-        with self._lock:
-            ids = super().prune()
-            self._save()
         return ids
 
 
@@ -263,21 +227,19 @@ class Builder:
     def build(
         self,
         dockerfile_text: str,
-        context_dir: str,
+        context: str | Context,
         options: BuildOptions,
         emit: Emit,
-        known_digests: copier.KnownDigests | None = None,
     ) -> str:
-        """`known_digests`: content digests of context files (see copier.source_hash)."""
+        """`context`: a folder, or an index of the client's tar (build/context.py)."""
         df = parse(dockerfile_text)  # every syntax error before any step runs
-        build = _Build(self, df, context_dir, options, emit)
-        build.known_digests = known_digests
-        return build.run()
+        tree = FolderTree(context) if isinstance(context, str) else context
+        return _Build(self, df, tree, options, emit).run()
 
 
 class _Build:
     def __init__(
-        self, b: Builder, df: Dockerfile, context: str, opts: BuildOptions, emit: Emit
+        self, b: Builder, df: Dockerfile, context: Context, opts: BuildOptions, emit: Emit
     ) -> None:
         self.ex = b.executor
         self.cache = b.cache
@@ -292,7 +254,6 @@ class _Build:
         self.step = 0
         self.total = 0
         self.quiet_buffer: list[str] = []
-        self.known_digests: copier.KnownDigests | None = None
 
     def out(self, text: str) -> None:
         if self.opts.quiet:
@@ -641,18 +602,16 @@ class _Build:
         source_container: Container | None = None
         tmp: str | None = None
         try:
-            root = self.context
+            tree = self.context
             if "from" in inst.flags:
                 source_container = self._from_image(self._word(state, inst.flags["from"]))
-                root = source_container.rootfs
+                tree = FolderTree(source_container.rootfs)
             if inst.heredocs:
                 tmp = tempfile.mkdtemp(prefix="skiff-heredoc-")
                 names = self._write_heredocs(state, inst, names, tmp)
-                root = tmp
-            sources = copier.collect_sources(root, names, kind)
-            digest = copier.source_hash(
-                sources, self.known_digests if root == self.context else None
-            )
+                tree = FolderTree(tmp)
+            found = sources.collect(tree, names, kind)
+            digest = sources.source_hash(tree, found)
             chown = self._word(state, inst.flags.get("chown", ""))
             chmod_text = inst.flags.get("chmod", "")
             prefix = f"--chown={chown}" if chown else ""
@@ -666,8 +625,10 @@ class _Build:
 
             def do_copy(container: Container) -> None:
                 owner = copier.parse_chown(chown, container.rootfs) if chown else copier.Owner(0, 0)
+                # only now, the step missed the cache: put what it reads on disk
+                root = tree.materialize(found)
                 copier.copy_sources(
-                    container.rootfs, sources, dest, kind=kind, owner=owner, chmod=chmod
+                    container.rootfs, root, found, dest, kind=kind, owner=owner, chmod=chmod
                 )
 
             return self._commit_with(state, cmd, do_copy, show=False)

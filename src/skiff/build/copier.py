@@ -6,109 +6,24 @@ folder `dest` ending in `/`. Copied entries belong to root (or `--chown`), keep 
 mode (or take `--chmod`) and mtime. ADD unpacks a local tar (plain, gzip, bzip2, xz)
 with archive.apply's safe extractor; ADD of a URL is refused (skiffd works offline).
 
-`source_hash` is the cache's view of the sources: their paths, modes, link targets and
-content, never their mtimes, so a touched but unchanged file still hits the cache.
+Sources are resolved and hashed (the cache's view of them) by build/sources.py; here
+they are read from the folder that holds them on disk.
 """
 
 from __future__ import annotations
 
 import bz2
-import hashlib
 import lzma
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
-from skiff.build.dockerignore import clean, has_wildcards, match_sources, resolve_source
-from skiff.errors import InvalidArgument
+from skiff.build.dockerignore import clean
+from skiff.build.sources import CopyError, Source
 
 _CHUNK = 1 << 20
-
-
-class CopyError(InvalidArgument):
-    pass
-
-
-@dataclass(frozen=True)
-class Source:
-    rel: str  # as named in the Dockerfile (after globbing)
-    path: str  # the real path on disk
-
-
-def collect_sources(root: str, names: list[str], kind: str) -> list[Source]:
-    out: list[Source] = []
-    for name in names:
-        if kind == "ADD" and name.startswith(("http://", "https://")):
-            raise CopyError(
-                f"ADD from a URL is not supported: {name} (skiffd builds offline; "
-                "download the file into the build context and ADD it from there)"
-            )
-        if has_wildcards(name):
-            matched = match_sources(root, name)
-            if not matched:
-                raise CopyError(f"{kind} failed: no source files were specified")
-            out.extend(Source(m, resolve_source(root, m)) for m in matched)
-            continue
-        path = resolve_source(root, name)
-        if not os.path.lexists(path):
-            rel = clean(name).lstrip("/") or "."
-            raise CopyError(
-                f"{kind} failed: file not found in build context or excluded by "
-                f".dockerignore: stat {rel}: file does not exist"
-            )
-        out.append(Source(clean(name).lstrip("/") or ".", path))
-    return out
-
-
-# host path -> (size, mtime_ns, sha256 hex) of files whose digest is already known (the
-# context's, computed while it was unpacked); a file that changed since is read again.
-KnownDigests = Mapping[str, tuple[int, int, str]]
-
-
-def source_hash(sources: list[Source], known: KnownDigests | None = None) -> str:
-    """Docker's `file:<hex>`, `dir:<hex>` or `multi:<hex>` (content, not mtimes)."""
-    parts = []
-    for src in sources:
-        h = hashlib.sha256()
-        for rel, st, target in _walk(src.path):
-            h.update(f"{rel}\0{st.st_mode:o}\0{target}\0".encode("utf-8", "surrogateescape"))
-            if stat.S_ISREG(st.st_mode):
-                h.update(_file_digest(os.path.join(src.path, rel) if rel else src.path, st, known))
-        kind = "dir" if os.path.isdir(src.path) else "file"
-        parts.append((kind, h.hexdigest()))
-    if len(parts) == 1:
-        return f"{parts[0][0]}:{parts[0][1]}"
-    joined = hashlib.sha256(",".join(f"{k}:{d}" for k, d in parts).encode()).hexdigest()
-    return f"multi:{joined}"
-
-
-def _file_digest(path: str, st: os.stat_result, known: KnownDigests | None) -> bytes:
-    if known is not None:
-        entry = known.get(path)
-        if entry is not None and entry[0] == st.st_size and entry[1] == st.st_mtime_ns:
-            return entry[2].encode()
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest().encode()
-
-
-def _walk(path: str) -> Iterator[tuple[str, os.stat_result, str]]:
-    st = os.lstat(path)
-    target = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-    yield "", st, target
-    if stat.S_ISDIR(st.st_mode):
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames.sort()
-            for name in sorted(dirnames + filenames):
-                full = os.path.join(dirpath, name)
-                cst = os.lstat(full)
-                ctarget = os.readlink(full) if stat.S_ISLNK(cst.st_mode) else ""
-                yield os.path.relpath(full, path), cst, ctarget
 
 
 # --- writing into a rootfs ------------------------------------------------------------
@@ -163,6 +78,7 @@ class Owner:
 
 def copy_sources(
     rootfs: str,
+    root: str,
     sources: list[Source],
     dest: str,
     *,
@@ -180,14 +96,15 @@ def copy_sources(
     if os.path.isdir(host_dest):
         dest_is_dir = True
     for src in sources:
-        st = os.lstat(src.path)
+        path = os.path.join(root, src.path) if src.path else root
+        st = os.lstat(path)
         if stat.S_ISDIR(st.st_mode):
             target = mkdir_all(rootfs, dest, owner.uid, owner.gid)
-            _copy_tree(src.path, target, owner, chmod)
+            _copy_tree(path, target, owner, chmod)
             continue
-        if kind == "ADD" and stat.S_ISREG(st.st_mode) and _is_archive(src.path):
+        if kind == "ADD" and stat.S_ISREG(st.st_mode) and _is_archive(path):
             target = mkdir_all(rootfs, dest)
-            _extract(src.path, target)
+            _extract(path, target)
             continue
         if dest_is_dir:
             parent = mkdir_all(rootfs, dest)
@@ -196,7 +113,7 @@ def copy_sources(
             parent_dir = os.path.dirname(dest.rstrip("/")) or "/"
             mkdir_all(rootfs, parent_dir)
             target = rootfs_path(rootfs, dest)
-        _copy_one(src.path, target, owner, chmod)
+        _copy_one(path, target, owner, chmod)
 
 
 def _copy_tree(src: str, dest: str, owner: Owner, chmod: int | None) -> None:

@@ -11,10 +11,8 @@ is trimmed, `filepath.Clean`ed, a leading `/` dropped; `*` and `?` never match `
 A path is excluded when the last pattern matching it or one of its parent folders is
 not a `!` exception.
 
-Daemon side: the context arrives as a tar stream and is unpacked with archive.apply's
-safe extractor. COPY/ADD sources are resolved with `resolve_source`: a path that leaves
-the context through `..` or a symlink is refused with Docker's "Forbidden path outside
-the build context"; wildcards match as Go's filepath.Match (`match_sources`).
+Daemon side: the context arrives as a tar stream and becomes an index (build/context.py);
+COPY/ADD sources are resolved and hashed over it by build/sources.py.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from skiff.errors import InvalidArgument
-
-_MAX_LINKS = 40
 
 
 def clean(path: str) -> str:
@@ -208,118 +204,3 @@ def context_tar(root: str, dockerfile: str, out: BinaryIO) -> None:
                     tar.addfile(info, f)
             else:
                 tar.addfile(info)
-
-
-def remove_ignored_build_files(context_dir: str, dockerfile: str) -> None:
-    """The daemon's side: drop the Dockerfile and .dockerignore when .dockerignore names
-    them (the client had to send them)."""
-    ignore = os.path.join(context_dir, ".dockerignore")
-    if not os.path.isfile(ignore):
-        return
-    with open(ignore, encoding="utf-8", errors="replace") as f:
-        matcher = PatternMatcher(read_dockerignore(f.read()))
-    for name in (".dockerignore", dockerfile):
-        rel = clean(name)
-        if rel.startswith(("..", "/")):
-            continue
-        if matcher.matches(rel):
-            path = os.path.join(context_dir, rel)
-            if os.path.isfile(path) or os.path.islink(path):
-                os.unlink(path)
-
-
-# --- COPY sources ---------------------------------------------------------------------------
-
-
-class ForbiddenPath(InvalidArgument):
-    def __init__(self, path: str) -> None:
-        super().__init__(f"Forbidden path outside the build context: {path} ()")
-
-
-def resolve_source(root: str, path: str, *, follow_last: bool = True) -> str:
-    """The real path of context path `path` under `root`, following symlinks; raises
-    ForbiddenPath if `..` or a link leads outside, NotFound-style errors are the caller's."""
-    rel = clean("/" + path) if not path.startswith("/") else clean(path)
-    if clean(path).startswith("../") or clean(path) == "..":
-        raise ForbiddenPath(path)
-    parts = [p for p in rel.split("/") if p]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if not resolved:
-                raise ForbiddenPath(path)
-            resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if os.path.islink(candidate) and (parts or follow_last):
-            hops += 1
-            if hops > _MAX_LINKS:
-                raise InvalidArgument(f"too many links in {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                raise ForbiddenPath(path)
-            parts = [p for p in target.split("/") if p and p != "."] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
-
-
-def has_wildcards(path: str) -> bool:
-    i = 0
-    while i < len(path):
-        ch = path[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch in "*?[":
-            return True
-        i += 1
-    return False
-
-
-def match_sources(root: str, pattern: str) -> list[str]:
-    """Context paths matching a COPY source with wildcards (Go's filepath.Match on the
-    whole relative path, as the classic builder's copier walks the context)."""
-    pat = clean(pattern).lstrip("/")
-    if pat.startswith(".."):
-        raise ForbiddenPath(pattern)
-    regex = _go_match(pat)
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in sorted(dirnames + filenames):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if regex.match(rel):
-                out.append(rel)
-    return sorted(set(out))
-
-
-def _go_match(pattern: str) -> re.Pattern[str]:
-    out = ["^"]
-    i, n = 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            end = pattern.find("]", i + 1 if i < n and pattern[i] in "^!" else i)
-            if end < 0:
-                raise InvalidArgument(f"syntax error in pattern: {pattern}")
-            body = pattern[i:end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append("[" + body + "]")
-            i = end + 1
-        elif ch == "\\" and i < n:
-            out.append(re.escape(pattern[i]))
-            i += 1
-        else:
-            out.append(re.escape(ch))
-    out.append("$")
-    return re.compile("".join(out), re.DOTALL)

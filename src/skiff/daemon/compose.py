@@ -29,7 +29,7 @@ from skiff.api.images import ImagesApi
 from skiff.api.networks import NetworksApi
 from skiff.api.registry import ApiRegistry
 from skiff.api.system import SystemApi
-from skiff.build.builder import FileCache
+from skiff.build.cache import SqliteCache
 from skiff.daemon.config import DaemonConfig
 from skiff.distribution.credentials import DockerConfig
 from skiff.images.service import ImageService
@@ -131,9 +131,15 @@ def compose(config: DaemonConfig) -> Daemon:
 
     executor = EngineExecutor(images, containers, config.data_root, distribution)
     daemon.on_start.append(executor.start)
+    build_cache = SqliteCache(os.path.join(config.data_root, "builder", "cache.db"))
+
+    async def close_build_cache() -> None:
+        build_cache.close()
+
+    daemon.on_stop.append(close_build_cache)
     builds = BuildService(
         executor,
-        FileCache(os.path.join(config.data_root, "builder", "cache.json")),
+        build_cache,
         os.path.join(config.data_root, "tmp"),
         prune_image=executor.prune_image,
     )

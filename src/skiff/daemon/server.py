@@ -22,6 +22,7 @@ log = logging.getLogger("skiff.daemon")
 
 SOCKET_MODE = 0o660
 SHUTDOWN_TIMEOUT = 5.0
+READ_BUFSIZE = 1 << 20
 
 
 def server_tls_context(files: TlsFiles) -> ssl.SSLContext:
@@ -108,6 +109,10 @@ async def serve(daemon: Daemon) -> None:
         handler_cancellation=True,  # a client that leaves ends its handler (events, wait)
         access_log=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
+        # request bodies (build contexts, image loads) are read in bigger steps: aiohttp's
+        # 64 KiB default pauses and resumes the socket every 128 KiB (~20% of the CPU of
+        # taking in a 40 MB build context)
+        read_bufsize=READ_BUFSIZE,
     )
     hooks_run = 0
     try:

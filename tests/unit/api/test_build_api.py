@@ -102,3 +102,19 @@ def test_docker_sdk_build_and_prune(server: ApiServer) -> None:
         assert image_id in pruned["CachesDeleted"]
     finally:
         client.close()
+
+
+def test_large_context_through_a_small_read_ahead(
+    server: ApiServer, fake: FakeExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload task waits for the worker whenever READ_AHEAD bytes are queued."""
+    import skiff.api.bridge
+
+    monkeypatch.setattr(skiff.api.bridge, "READ_AHEAD", 4096)
+    big = "".join(f"line {i}\n" for i in range(200_000))  # ~2 MB
+    files = {"Dockerfile": "FROM busybox\nCOPY big /big\n", "big": big, "other": "o"}
+    out = messages(server, files)
+    image_id = next(m["aux"]["ID"] for m in out if "aux" in m)
+    assert fake.read(image_id, "/big") == big
+    again = messages(server, files)
+    assert "".join(m.get("stream", "") for m in again).count(" ---> Using cache") == 1
