@@ -163,7 +163,11 @@ def bench(daemons: list[Daemon], rounds: int, batch: int) -> dict[str, dict[str,
         for r in range(max(3, rounds // 3)):
             for d in alternate(r):
                 start = time.perf_counter()
-                list(pool.map(lambda _: d.docker("run", "-d", IMAGE, "sleep", "600"), range(batch)))
+                list(
+                    pool.map(
+                        lambda _, d=d: d.docker("run", "-d", IMAGE, "sleep", "600"), range(batch)
+                    )
+                )
                 record(f"run -d x{batch}", d, time.perf_counter() - start)
                 clean(d)
     return times

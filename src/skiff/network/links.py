@@ -7,9 +7,10 @@ Per container, `attach` does:
     bridge <─ master ─ vethXXXXXXX ══ veth ══ eth0  02:42:<ip>  <ip>/<len>  up
                                                  default via <gateway>;  lo up
 
-The container's end is created directly in its netns (IFLA_NET_NS_FD), then renamed and
-configured from a short-lived thread that joined that netns with setns(2): a netlink
-socket belongs to the netns it was made in, and joining a network namespace is
+One netlink request makes the pair: the host end enslaved and up, the container's end
+created directly in its netns (IFLA_NET_NS_FD) with its final name and MAC. Its
+address and link state, lo and the route are then set from a short-lived thread that joined that netns
+with setns(2): a netlink socket belongs to the netns it was made in, and joining a network namespace is
 per-thread, so skiffd needs neither fork (unsafe in a threaded daemon; pyroute2's own
 `netns=` forks) nor `ip netns exec`. The same thread hop runs anything else that must
 happen inside (DNS sockets, the container's nat rules; see manager.py).
@@ -26,6 +27,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Protocol, TypeVar
@@ -35,6 +37,7 @@ from skiff.network import firewall
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LOOPBACK_INDEX = 1  # lo is always index 1 of a network namespace
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class Links(Protocol):
     def close_dns(self, netns: str) -> None:
         """Stop sending the container's 127.0.0.11:53 anywhere (its netns still exists)."""
 
+    def close(self) -> None:
+        """Let go of netlink sockets and threads (daemon shutdown)."""
+
 
 def in_netns(path: str, fn: Callable[[], T]) -> T:
     """Run `fn` in a fresh thread that joined the network namespace at `path`."""
@@ -107,20 +113,58 @@ def write_sysctl(name: str, value: str) -> None:
 
 
 class NetlinkLinks:
-    """The real `Links`, with pyroute2's IPRoute (one socket per call, in the caller thread)."""
+    """The real `Links`, over pyroute2's IPRoute.
 
-    def _ipr(self) -> Any:
-        from pyroute2 import IPRoute  # imported lazily: the CLI never needs it
+    Host-side requests go to a few long-lived netlink sockets, each owned by one thread
+    of a small pool: a socket costs ~2 ms to open (pyroute2 sets up an event loop for
+    it), and pyroute2's sync IPRoute keeps per-thread state, so a socket is never shared
+    between threads. Several threads, because deleting a veth waits ~20 ms for the
+    kernel (an RCU grace period) and other containers' requests need not queue behind it.
+    """
 
-        return IPRoute()
+    THREADS = 4
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None  # made on first use, again after close
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
+
+    def _socket(self) -> Any:
+        ipr = getattr(self._local, "ipr", None)
+        if ipr is None:
+            from pyroute2 import IPRoute  # imported lazily: the CLI never needs it
+
+            ipr = self._local.ipr = IPRoute()
+            with self._opened_lock:
+                self._opened.append(ipr)
+        return ipr
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        """Run `fn(ipr)` on a pool thread with that thread's own socket."""
+        with self._opened_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="skiff-netlink")
+            pool = self._pool
+        return pool.submit(lambda: fn(self._socket())).result()
+
+    def close(self) -> None:
+        with self._opened_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)  # its threads end, with their thread-local sockets
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for ipr in opened:
+            with contextlib.suppress(Exception):
+                ipr.close()
 
     def exists(self, name: str) -> bool:
-        with self._ipr() as ipr:
-            return bool(ipr.link_lookup(ifname=name))
+        return self._call(lambda ipr: bool(ipr.link_lookup(ifname=name)))
 
     def ensure_bridge(self, name: str, gateway: IPv4Interface, mtu: int = 1500) -> bool:
-        created = False
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> bool:
+            created = False
             found = ipr.link_lookup(ifname=name)
             if not found:
                 ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
@@ -136,34 +180,45 @@ class NetlinkLinks:
                     "add", index=index, address=str(gateway.ip), prefixlen=gateway.network.prefixlen
                 )
             ipr.link("set", index=index, state="up")
+            return created
+
+        created = self._call(body)
         # Published ports from 127.0.0.1: a loopback source may leave through this bridge.
         write_sysctl(f"net.ipv4.conf.{name}.route_localnet", "1")
         return created
 
     def remove_link(self, name: str) -> None:
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> None:
             for index in ipr.link_lookup(ifname=name):
                 with contextlib.suppress(Exception):
                     ipr.link("del", index=index)
 
+        self._call(body)
+
     def enslave(self, name: str, bridge: str) -> None:
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> None:
             master = ipr.link_lookup(ifname=bridge)[0]
             for index in ipr.link_lookup(ifname=name):
                 ipr.link("set", index=index, master=master, state="up")
 
+        self._call(body)
+
     def routes(self) -> list[IPv4Network]:
-        out = []
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> list[IPv4Network]:
+            out = []
             for r in ipr.get_routes(family=2, table=254):
                 dst = r.get_attr("RTA_DST")
                 if dst:
                     out.append(IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
-        return out
+            return out
+
+        return self._call(body)
 
     def attach(self, a: Attachment) -> None:
-        peer = a.host_veth + "c"
-        with self._ipr() as ipr:
+        # One request makes the pair: the host end on its bridge and up, the container's
+        # end created in its netns under its final name and MAC, so nothing is renamed or
+        # moved afterwards. (pyroute2 sends no flags for the peer: it is set up inside.)
+        def create(ipr: Any) -> int:
             bridge = ipr.link_lookup(ifname=a.bridge)
             if not bridge:
                 raise RuntimeError(f"bridge {a.bridge} is missing")
@@ -172,22 +227,35 @@ class NetlinkLinks:
                 ifname=a.host_veth,
                 kind="veth",
                 mtu=a.mtu,
-                peer={"ifname": peer, "net_ns_fd": a.netns, "mtu": a.mtu},
+                master=bridge[0],
+                state="up",
+                peer={
+                    "ifname": a.ifname,
+                    "net_ns_fd": a.netns,
+                    "mtu": a.mtu,
+                    "address": a.mac,
+                },
             )
             try:
                 index = ipr.link_lookup(ifname=a.host_veth)[0]
-                ipr.link("set", index=index, master=bridge[0])
-                try:
-                    # Hairpin: a container reaching itself through a published port.
-                    ipr.brport("set", index=index, mode=1)
-                except Exception as e:
-                    log.debug("hairpin mode on %s: %s", a.host_veth, e)
-                ipr.link("set", index=index, state="up")
-                in_netns(a.netns, lambda: _configure_inside(peer, a))
             except BaseException:
                 with contextlib.suppress(Exception):
                     ipr.link("del", ifname=a.host_veth)
                 raise
+            try:
+                # Hairpin: a container reaching itself through a published port.
+                ipr.brport("set", index=index, mode=1)
+            except Exception as e:
+                log.debug("hairpin mode on %s: %s", a.host_veth, e)
+            return int(index)
+
+        self._call(create)
+        try:
+            in_netns(a.netns, lambda: _configure_inside(a))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.remove_link(a.host_veth)
+            raise
 
     def open_dns(
         self, netns: str, udp_port: int, tcp_port: int
@@ -250,17 +318,15 @@ def _close_dns_inside() -> None:
     )
 
 
-def _configure_inside(peer: str, a: Attachment) -> None:
+def _configure_inside(a: Attachment) -> None:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=peer)[0]
-        ipr.link("set", index=index, ifname=a.ifname, address=a.mac)
+        index = ipr.link_lookup(ifname=a.ifname)[0]
         ipr.addr(
             "add", index=index, address=str(a.address.ip), prefixlen=a.address.network.prefixlen
         )
         ipr.link("set", index=index, state="up")
-        for lo in ipr.link_lookup(ifname="lo"):
-            ipr.link("set", index=lo, state="up")
+        ipr.link("set", index=LOOPBACK_INDEX, state="up")
         if a.gateway is not None:
             ipr.route("replace", dst="0.0.0.0/0", gateway=str(a.gateway))

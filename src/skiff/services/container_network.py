@@ -6,7 +6,12 @@
                                  in `c.networks` ({name: {NetworkID, Aliases, IPAMConfig}})
     hook.attach(c)               start, before the runtime: netns file, endpoints, hosts and
                                  resolv.conf, the netns path in config.json  (blocking)
+                                 = hook.prepare(c) (netns file, config.json: before the
+                                 runtime's create) + hook.plug(c) (endpoints, files: may run
+                                 during the create, done before the process starts)
     hook.detach(c)               exit, failed start, rm: endpoints and the netns file (blocking)
+                                 = hook.release(c) (all but the host veths, whose names it
+                                 returns) + hook.delete_links(names) (slow: the kernel)
     hook.connect / disconnect    /networks/{id}/connect|disconnect, live or for the next start
     hook.settings(c)             inspect's NetworkSettings;  hook.summary(c): ps's Ports
 
@@ -178,34 +183,54 @@ class ContainerNetworking:
             return self.mgr.network(name)
 
     def attach(self, c: Container) -> None:
+        """prepare() then plug(): everything the container's network needs, in one go."""
+        if self.prepare(c):
+            try:
+                self.plug(c)
+            except BaseException:
+                self.detach(c)
+                raise
+
+    def prepare(self, c: Container) -> bool:
+        """What the runtime needs before it creates the container: the netns file and
+        its path in config.json (or another container's netns, for container:NAME).
+        True if `plug` has endpoints to add; until it ran, the netns has only lo."""
         mode = c.network_mode
         if mode.startswith("container:"):
             self._join(c, mode.split(":", 1)[1])
-            return
+            return False
         if not c.networks:
-            return
+            return False
         path = netns.create(self.sandbox_key(c))
         try:
-            first = True
-            for name, cfg in c.networks.items():
-                net = self._network(name, cfg)
-                ipam = cfg.get("IPAMConfig") or {}
-                self.mgr.connect(
-                    net.id,
-                    c.id,
-                    path,
-                    name=c.name,
-                    aliases=cfg.get("Aliases") or [],
-                    ip=str(ipam.get("IPv4Address") or ""),
-                    ports=wanted_ports(c) if first else (),
-                    default_route=first,
-                )
-                first = False
-            self._write_files(c)
             self._set_spec_netns(c, path)
         except BaseException:
             self.detach(c)
             raise
+        return True
+
+    def plug(self, c: Container) -> None:
+        """The endpoints in the prepared netns, then hosts and resolv.conf (written in
+        place, so a runtime that already bind-mounted them shows the new text). May run
+        while the runtime creates the container: it only has to be done before the
+        container's process starts. On failure the caller detaches."""
+        path = self.sandbox_key(c)
+        first = True
+        for name, cfg in c.networks.items():
+            net = self._network(name, cfg)
+            ipam = cfg.get("IPAMConfig") or {}
+            self.mgr.connect(
+                net.id,
+                c.id,
+                path,
+                name=c.name,
+                aliases=cfg.get("Aliases") or [],
+                ip=str(ipam.get("IPv4Address") or ""),
+                ports=wanted_ports(c) if first else (),
+                default_route=first,
+            )
+            first = False
+        self._write_files(c)
 
     def _join(self, c: Container, ref: str) -> None:
         assert self.containers is not None
@@ -260,9 +285,17 @@ class ContainerNetworking:
         os.replace(tmp, config)
 
     def detach(self, c: Container) -> None:
-        self.mgr.disconnect_all(c.id)
+        self.delete_links(self.release(c))
+
+    def release(self, c: Container) -> list[str]:
+        """detach() but for deleting the host veths: their names, for delete_links()."""
+        veths = self.mgr.disconnect_all(c.id, netns_going=True, delete_links=False)
         with contextlib.suppress(OSError):
             netns.remove(self.sandbox_key(c))
+        return veths
+
+    def delete_links(self, names: list[str]) -> None:
+        self.mgr.delete_links(names)
 
     # --- connect and disconnect (/networks/{id}/connect) -------------------------------
 
