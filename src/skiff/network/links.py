@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,15 @@ from skiff.network import firewall
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LOOPBACK_INDEX = 1  # lo is always index 1 of a network namespace
+IFF_UP = 1
+NETLINK_ROUTE = 0
+NLM_F_REQUEST = 1
+NLM_F_ACK = 4
+NLMSG_ERROR = 2
+NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port
+RT_TABLE_MAIN = 254
+RTPROT_STATIC = 4
+RTN_UNICAST = 1
 
 
 @dataclass(frozen=True)
@@ -160,7 +170,7 @@ class NetlinkLinks:
                 ipr.close()
 
     def exists(self, name: str) -> bool:
-        return self._call(lambda ipr: bool(ipr.link_lookup(ifname=name)))
+        return _index(name) is not None
 
     def ensure_bridge(self, name: str, gateway: IPv4Interface, mtu: int = 1500) -> bool:
         def body(ipr: Any) -> bool:
@@ -188,10 +198,13 @@ class NetlinkLinks:
         return created
 
     def remove_link(self, name: str) -> None:
+        index = _index(name)
+        if index is None:
+            return
+
         def body(ipr: Any) -> None:
-            for index in ipr.link_lookup(ifname=name):
-                with contextlib.suppress(Exception):
-                    ipr.link("del", index=index)
+            with contextlib.suppress(Exception):  # gone meanwhile (with its netns, say)
+                ipr.link("del", index=index)
 
         self._call(body)
 
@@ -218,39 +231,28 @@ class NetlinkLinks:
         # One request makes the pair: the host end on its bridge and up, the container's
         # end created in its netns under its final name and MAC, so nothing is renamed or
         # moved afterwards. (pyroute2 sends no flags for the peer: it is set up inside.)
-        def create(ipr: Any) -> int:
-            bridge = ipr.link_lookup(ifname=a.bridge)
-            if not bridge:
-                raise RuntimeError(f"bridge {a.bridge} is missing")
+        bridge = _index(a.bridge)
+        if bridge is None:
+            raise RuntimeError(f"bridge {a.bridge} is missing")
+
+        def create(ipr: Any) -> None:
             ipr.link(
                 "add",
                 ifname=a.host_veth,
                 kind="veth",
                 mtu=a.mtu,
-                master=bridge[0],
+                master=bridge,
                 state="up",
-                peer={
-                    "ifname": a.ifname,
-                    "net_ns_fd": a.netns,
-                    "mtu": a.mtu,
-                    "address": a.mac,
-                },
+                peer={"ifname": a.ifname, "net_ns_fd": a.netns, "mtu": a.mtu, "address": a.mac},
             )
-            try:
-                index = ipr.link_lookup(ifname=a.host_veth)[0]
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    ipr.link("del", ifname=a.host_veth)
-                raise
-            try:
-                # Hairpin: a container reaching itself through a published port.
-                ipr.brport("set", index=index, mode=1)
-            except Exception as e:
-                log.debug("hairpin mode on %s: %s", a.host_veth, e)
-            return int(index)
 
         self._call(create)
         try:
+            try:
+                # Hairpin: a container reaching itself through a published port.
+                write_sysfs(f"/sys/class/net/{a.host_veth}/brport/hairpin_mode", "1")
+            except OSError as e:
+                log.debug("hairpin mode on %s: %s", a.host_veth, e)
             in_netns(a.netns, lambda: _configure_inside(a))
         except BaseException:
             with contextlib.suppress(Exception):
@@ -319,14 +321,82 @@ def _close_dns_inside() -> None:
 
 
 def _configure_inside(a: Attachment) -> None:
-    from pyroute2 import IPRoute
+    """Address, link up, lo up, default route: on a plain netlink socket made in the
+    container's netns (pyroute2 encodes the messages; its IPRoute would cost a new
+    event loop per netns, more than these four requests together)."""
+    from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE
+    from pyroute2.netlink.rtnl import RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=a.ifname)[0]
-        ipr.addr(
-            "add", index=index, address=str(a.address.ip), prefixlen=a.address.network.prefixlen
-        )
-        ipr.link("set", index=index, state="up")
-        ipr.link("set", index=LOOPBACK_INDEX, state="up")
+    index = socket.if_nametoindex(a.ifname)
+    with _Rtnl() as rtnl:
+        addr = ifaddrmsg()
+        addr["family"] = socket.AF_INET
+        addr["prefixlen"] = a.address.network.prefixlen
+        addr["index"] = index
+        addr["attrs"] = [("IFA_LOCAL", str(a.address.ip)), ("IFA_ADDRESS", str(a.address.ip))]
+        rtnl.request(addr, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+        for link_index in (index, LOOPBACK_INDEX):
+            link = ifinfmsg()
+            link["index"] = link_index
+            link["flags"] = link["change"] = IFF_UP
+            rtnl.request(link, RTM_NEWLINK)
         if a.gateway is not None:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=str(a.gateway))
+            route = rtmsg()
+            route["family"] = socket.AF_INET
+            route["table"] = RT_TABLE_MAIN
+            route["proto"] = RTPROT_STATIC
+            route["type"] = RTN_UNICAST
+            route["attrs"] = [("RTA_GATEWAY", str(a.gateway))]
+            rtnl.request(route, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE)
+
+
+class _Rtnl:
+    """A route netlink socket of the calling thread's netns, one request at a time."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def __enter__(self) -> _Rtnl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def request(self, msg: Any, kind: int, flags: int = 0) -> None:
+        """Send `msg` (a pyroute2 message) and wait for its ack; an error is an OSError."""
+        self.seq += 1
+        msg["header"]["type"] = kind
+        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        while True:
+            data = self.sock.recv(65536)
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind_, _, seq, _ = NLMSG_HEADER.unpack_from(data, offset)
+                if kind_ == NLMSG_ERROR and seq == self.seq:
+                    (error,) = struct.unpack_from("=i", data, offset + NLMSG_HEADER.size)
+                    if error:
+                        raise OSError(-error, f"netlink: {os.strerror(-error)}")
+                    return
+                offset += max(length, NLMSG_HEADER.size)
+
+
+def _index(name: str) -> int | None:
+    """The index of a link of the calling thread's netns (None: no such link). An ioctl:
+    much cheaper than pyroute2's link_lookup, which dumps every link of the host."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
+
+
+def write_sysfs(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
