@@ -116,6 +116,10 @@ class ContainerNetworking:
     def sandbox_key(self, c: Container) -> str:
         return os.path.join(self.netns_dir, c.id[:12])
 
+    def spec_netns(self, c: Container) -> str:
+        """The netns path for the spec at create ("" if not one of the hook's own)."""
+        return self.sandbox_key(c) if c.networks else ""
+
     # --- create --------------------------------------------------------------------
 
     def primary(self, c: Container) -> str:
@@ -270,7 +274,10 @@ class ContainerNetworking:
     def _set_spec_netns(self, c: Container, path: str) -> None:
         config = os.path.join(c.dir, "config.json")
         with open(config, encoding="utf-8") as f:
-            spec = json.load(f)
+            text = f.read()
+        if f'"path": {json.dumps(path)}' in text:  # set at create (spec_netns): no parse
+            return
+        spec = json.loads(text)
         namespaces = spec.setdefault("linux", {}).setdefault("namespaces", [])
         entry = next((n for n in namespaces if n.get("type") == "network"), None)
         if entry is None:

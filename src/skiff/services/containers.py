@@ -697,6 +697,12 @@ class ContainerService:
                 if not other.state.running or not other.state.pid:
                     raise Conflict(f"cannot join container {other.id}: it is not running")
                 namespaces[kind] = f"/proc/{other.state.pid}/ns/{proc_name}"
+        if "network" not in namespaces and self.network is not None:
+            # The netns the network hook makes at each start, at a path known now: then
+            # a start need not rewrite config.json.
+            netns_path = self.network.spec_netns(c)
+            if netns_path:
+                namespaces["network"] = netns_path
         return build_spec(
             create,
             image,
