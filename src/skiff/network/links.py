@@ -245,14 +245,15 @@ class NetlinkLinks:
                 state="up",
                 peer={"ifname": a.ifname, "net_ns_fd": a.netns, "mtu": a.mtu, "address": a.mac},
             )
+            try:
+                # Hairpin: a container reaching itself through a published port. (Not
+                # through sysfs: its store spins on the RTNL lock while others hold it.)
+                ipr.brport("set", index=_index(a.host_veth), mode=1)
+            except Exception as e:
+                log.debug("hairpin mode on %s: %s", a.host_veth, e)
 
         self._call(create)
         try:
-            try:
-                # Hairpin: a container reaching itself through a published port.
-                write_sysfs(f"/sys/class/net/{a.host_veth}/brport/hairpin_mode", "1")
-            except OSError as e:
-                log.debug("hairpin mode on %s: %s", a.host_veth, e)
             in_netns(a.netns, lambda: _configure_inside(a))
         except BaseException:
             with contextlib.suppress(Exception):
@@ -395,8 +396,3 @@ def _index(name: str) -> int | None:
         return socket.if_nametoindex(name)
     except OSError:
         return None
-
-
-def write_sysfs(path: str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
