@@ -100,8 +100,17 @@ def empty_endpoint() -> dict[str, Any]:
 
 def _write_in_place(path: str, text: str) -> None:
     # In place, not renamed: the file may be bind-mounted into a running container.
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    # Overwritten, then cut to length, rather than truncated first: ext4 flushes a file
+    # truncated to zero when it is closed (auto_da_alloc), ~0.7 ms against ~0.02.
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        done = 0
+        while done < len(data):
+            done += os.write(fd, data[done:])
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 class ContainerNetworking:
