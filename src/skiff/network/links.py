@@ -8,11 +8,11 @@ Per container, `attach` does:
                                                  default via <gateway>;  lo up
 
 One netlink request makes the pair: the host end enslaved and up, the container's end
-created directly in its netns (IFLA_NET_NS_FD) with its final name and MAC. Its
-address and link state, lo and the route are then set from a short-lived thread that joined that netns
-with setns(2): a netlink socket belongs to the netns it was made in, and joining a network namespace is
-per-thread, so skiffd needs neither fork (unsafe in a threaded daemon; pyroute2's own
-`netns=` forks) nor `ip netns exec`. The same thread hop runs anything else that must
+created directly in its netns (IFLA_NET_NS_FD) with its final name and MAC. Its address
+and link state, lo and the route are then set from a short-lived thread that joined
+that netns with setns(2): a netlink socket belongs to the netns it was made in, and
+joining a network namespace is per-thread, so skiffd needs neither fork (unsafe in a
+threaded daemon; pyroute2's own `netns=` forks) nor `ip netns exec`. The same thread hop runs anything else that must
 happen inside (DNS sockets, the container's nat rules; see manager.py).
 
 The calls block: from asyncio, run them in a worker thread (pyroute2's sync API also
@@ -136,9 +136,8 @@ class NetlinkLinks:
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None  # made on first use, again after close
+        self._pool_lock = threading.Lock()
         self._local = threading.local()
-        self._opened: list[Any] = []
-        self._opened_lock = threading.Lock()
 
     def _socket(self) -> Any:
         ipr = getattr(self._local, "ipr", None)
@@ -146,28 +145,36 @@ class NetlinkLinks:
             from pyroute2 import IPRoute  # imported lazily: the CLI never needs it
 
             ipr = self._local.ipr = IPRoute()
-            with self._opened_lock:
-                self._opened.append(ipr)
         return ipr
 
     def _call(self, fn: Callable[[Any], T]) -> T:
         """Run `fn(ipr)` on a pool thread with that thread's own socket."""
-        with self._opened_lock:
+        with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="skiff-netlink")
             pool = self._pool
         return pool.submit(lambda: fn(self._socket())).result()
 
     def close(self) -> None:
-        with self._opened_lock:
+        with self._pool_lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)  # its threads end, with their thread-local sockets
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-        for ipr in opened:
-            with contextlib.suppress(Exception):
-                ipr.close()
+        if pool is None:
+            return
+        # Each socket is closed by its own thread (pyroute2 keeps per-thread state): one
+        # task per thread, held at a barrier so that no thread takes two.
+        barrier = threading.Barrier(self.THREADS)
+
+        def close_own() -> None:
+            ipr, self._local.ipr = getattr(self._local, "ipr", None), None
+            if ipr is not None:
+                with contextlib.suppress(Exception):
+                    ipr.close()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=10)
+
+        for _ in range(self.THREADS):
+            pool.submit(close_own)
+        pool.shutdown(wait=True)
 
     def exists(self, name: str) -> bool:
         return _index(name) is not None
