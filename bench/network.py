@@ -18,11 +18,11 @@ Prints the medians, the bridge's overhead (bridge minus none of the same round, 
 median over rounds, per daemon) and the parallel ratio skiff/dockerd against issue 6's
 goals: the bridge adds < 20 ms, 20 parallel starts on a bridge >= 3x faster than
 dockerd's (ratio <= 0.33).
-Measured 2026-11-28 on a 2-core machine shared with other work (load 15-24), two runs
-of -n 20: skiff's bridge adds 5 and 35 ms (dockerd's 55 and 120 ms); skiffd's own
+Measured 2026-11-28 on a 2-core machine shared with other work (load 2-24), three runs
+of -n 20: skiff's bridge adds 5, 35 and 8 ms (dockerd's 55, 120 and 82 ms); skiffd's own
 timestamps give start->started 77 vs 77 ms and exit->removed 20 vs 22 ms for bridge vs
 none, as the veth work runs during the runtime's create and after the exit. 20 parallel
-starts on the bridge: 0.27 and 0.29 of dockerd's time. (Before: +61 ms, 0.36.)
+starts on the bridge: 0.27, 0.29 and 0.27 of dockerd's time. (Before: +61 ms, 0.36.)
 At the end it stops both daemons by PID, removes everything skiffd's network made
 (bridge, veths, chains) and the bridge it made for dockerd, and only the folders it made.
 Not a test: run it by hand, as root.
