@@ -7,11 +7,12 @@ Per container, `attach` does:
     bridge <─ master ─ vethXXXXXXX ══ veth ══ eth0  02:42:<ip>  <ip>/<len>  up
                                                  default via <gateway>;  lo up
 
-The container's end is created directly in its netns (IFLA_NET_NS_FD), then renamed and
-configured from a short-lived thread that joined that netns with setns(2): a netlink
-socket belongs to the netns it was made in, and joining a network namespace is
-per-thread, so skiffd needs neither fork (unsafe in a threaded daemon; pyroute2's own
-`netns=` forks) nor `ip netns exec`. The same thread hop runs anything else that must
+One netlink request makes the pair: the host end enslaved and up, the container's end
+created directly in its netns (IFLA_NET_NS_FD) with its final name and MAC. Its address
+and link state, lo and the route are then set from a short-lived thread that joined
+that netns with setns(2): a netlink socket belongs to the netns it was made in, and
+joining a network namespace is per-thread, so skiffd needs neither fork (unsafe in a
+threaded daemon; pyroute2's own `netns=` forks) nor `ip netns exec`. The same thread hop runs anything else that must
 happen inside (DNS sockets, the container's nat rules; see manager.py).
 
 The calls block: from asyncio, run them in a worker thread (pyroute2's sync API also
@@ -24,8 +25,10 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Protocol, TypeVar
@@ -35,6 +38,16 @@ from skiff.network import firewall
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LOOPBACK_INDEX = 1  # lo is always index 1 of a network namespace
+IFF_UP = 1
+NETLINK_ROUTE = 0
+NLM_F_REQUEST = 1
+NLM_F_ACK = 4
+NLMSG_ERROR = 2
+NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port
+RT_TABLE_MAIN = 254
+RTPROT_STATIC = 4
+RTN_UNICAST = 1
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,9 @@ class Links(Protocol):
     def close_dns(self, netns: str) -> None:
         """Stop sending the container's 127.0.0.11:53 anywhere (its netns still exists)."""
 
+    def close(self) -> None:
+        """Let go of netlink sockets and threads (daemon shutdown)."""
+
 
 def in_netns(path: str, fn: Callable[[], T]) -> T:
     """Run `fn` in a fresh thread that joined the network namespace at `path`."""
@@ -107,20 +123,65 @@ def write_sysctl(name: str, value: str) -> None:
 
 
 class NetlinkLinks:
-    """The real `Links`, with pyroute2's IPRoute (one socket per call, in the caller thread)."""
+    """The real `Links`, over pyroute2's IPRoute.
 
-    def _ipr(self) -> Any:
-        from pyroute2 import IPRoute  # imported lazily: the CLI never needs it
+    Host-side requests go to a few long-lived netlink sockets, each owned by one thread
+    of a small pool: a socket costs ~2 ms to open (pyroute2 sets up an event loop for
+    it), and pyroute2's sync IPRoute keeps per-thread state, so a socket is never shared
+    between threads. Several threads, because deleting a veth waits ~20 ms for the
+    kernel (an RCU grace period) and other containers' requests need not queue behind it.
+    """
 
-        return IPRoute()
+    THREADS = 4
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None  # made on first use, again after close
+        self._pool_lock = threading.Lock()
+        self._local = threading.local()
+
+    def _socket(self) -> Any:
+        ipr = getattr(self._local, "ipr", None)
+        if ipr is None:
+            from pyroute2 import IPRoute  # imported lazily: the CLI never needs it
+
+            ipr = self._local.ipr = IPRoute()
+        return ipr
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        """Run `fn(ipr)` on a pool thread with that thread's own socket."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="skiff-netlink")
+            pool = self._pool
+        return pool.submit(lambda: fn(self._socket())).result()
+
+    def close(self) -> None:
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # Each socket is closed by its own thread (pyroute2 keeps per-thread state): one
+        # task per thread, held at a barrier so that no thread takes two.
+        barrier = threading.Barrier(self.THREADS)
+
+        def close_own() -> None:
+            ipr, self._local.ipr = getattr(self._local, "ipr", None), None
+            if ipr is not None:
+                with contextlib.suppress(Exception):
+                    ipr.close()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=10)
+
+        for _ in range(self.THREADS):
+            pool.submit(close_own)
+        pool.shutdown(wait=True)
 
     def exists(self, name: str) -> bool:
-        with self._ipr() as ipr:
-            return bool(ipr.link_lookup(ifname=name))
+        return _index(name) is not None
 
     def ensure_bridge(self, name: str, gateway: IPv4Interface, mtu: int = 1500) -> bool:
-        created = False
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> bool:
+            created = False
             found = ipr.link_lookup(ifname=name)
             if not found:
                 ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
@@ -136,58 +197,75 @@ class NetlinkLinks:
                     "add", index=index, address=str(gateway.ip), prefixlen=gateway.network.prefixlen
                 )
             ipr.link("set", index=index, state="up")
+            return created
+
+        created = self._call(body)
         # Published ports from 127.0.0.1: a loopback source may leave through this bridge.
         write_sysctl(f"net.ipv4.conf.{name}.route_localnet", "1")
         return created
 
     def remove_link(self, name: str) -> None:
-        with self._ipr() as ipr:
-            for index in ipr.link_lookup(ifname=name):
-                with contextlib.suppress(Exception):
-                    ipr.link("del", index=index)
+        index = _index(name)
+        if index is None:
+            return
+
+        def body(ipr: Any) -> None:
+            with contextlib.suppress(Exception):  # gone meanwhile (with its netns, say)
+                ipr.link("del", index=index)
+
+        self._call(body)
 
     def enslave(self, name: str, bridge: str) -> None:
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> None:
             master = ipr.link_lookup(ifname=bridge)[0]
             for index in ipr.link_lookup(ifname=name):
                 ipr.link("set", index=index, master=master, state="up")
 
+        self._call(body)
+
     def routes(self) -> list[IPv4Network]:
-        out = []
-        with self._ipr() as ipr:
+        def body(ipr: Any) -> list[IPv4Network]:
+            out = []
             for r in ipr.get_routes(family=2, table=254):
                 dst = r.get_attr("RTA_DST")
                 if dst:
                     out.append(IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
-        return out
+            return out
+
+        return self._call(body)
 
     def attach(self, a: Attachment) -> None:
-        peer = a.host_veth + "c"
-        with self._ipr() as ipr:
-            bridge = ipr.link_lookup(ifname=a.bridge)
-            if not bridge:
-                raise RuntimeError(f"bridge {a.bridge} is missing")
+        # One request makes the pair: the host end on its bridge and up, the container's
+        # end created in its netns under its final name and MAC, so nothing is renamed or
+        # moved afterwards. (pyroute2 sends no flags for the peer: it is set up inside.)
+        bridge = _index(a.bridge)
+        if bridge is None:
+            raise RuntimeError(f"bridge {a.bridge} is missing")
+
+        def create(ipr: Any) -> None:
             ipr.link(
                 "add",
                 ifname=a.host_veth,
                 kind="veth",
                 mtu=a.mtu,
-                peer={"ifname": peer, "net_ns_fd": a.netns, "mtu": a.mtu},
+                master=bridge,
+                state="up",
+                peer={"ifname": a.ifname, "net_ns_fd": a.netns, "mtu": a.mtu, "address": a.mac},
             )
             try:
-                index = ipr.link_lookup(ifname=a.host_veth)[0]
-                ipr.link("set", index=index, master=bridge[0])
-                try:
-                    # Hairpin: a container reaching itself through a published port.
-                    ipr.brport("set", index=index, mode=1)
-                except Exception as e:
-                    log.debug("hairpin mode on %s: %s", a.host_veth, e)
-                ipr.link("set", index=index, state="up")
-                in_netns(a.netns, lambda: _configure_inside(peer, a))
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    ipr.link("del", ifname=a.host_veth)
-                raise
+                # Hairpin: a container reaching itself through a published port. (Not
+                # through sysfs: its store spins on the RTNL lock while others hold it.)
+                ipr.brport("set", index=_index(a.host_veth), mode=1)
+            except Exception as e:
+                log.debug("hairpin mode on %s: %s", a.host_veth, e)
+
+        self._call(create)
+        try:
+            in_netns(a.netns, lambda: _configure_inside(a))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.remove_link(a.host_veth)
+            raise
 
     def open_dns(
         self, netns: str, udp_port: int, tcp_port: int
@@ -250,17 +328,78 @@ def _close_dns_inside() -> None:
     )
 
 
-def _configure_inside(peer: str, a: Attachment) -> None:
-    from pyroute2 import IPRoute
+def _configure_inside(a: Attachment) -> None:
+    """Address, link up, lo up, default route: on a plain netlink socket made in the
+    container's netns (pyroute2 encodes the messages; its IPRoute would cost a new
+    event loop per netns, more than these four requests together)."""
+    from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE
+    from pyroute2.netlink.rtnl import RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-    with IPRoute() as ipr:
-        index = ipr.link_lookup(ifname=peer)[0]
-        ipr.link("set", index=index, ifname=a.ifname, address=a.mac)
-        ipr.addr(
-            "add", index=index, address=str(a.address.ip), prefixlen=a.address.network.prefixlen
-        )
-        ipr.link("set", index=index, state="up")
-        for lo in ipr.link_lookup(ifname="lo"):
-            ipr.link("set", index=lo, state="up")
+    index = socket.if_nametoindex(a.ifname)
+    with _Rtnl() as rtnl:
+        addr = ifaddrmsg()
+        addr["family"] = socket.AF_INET
+        addr["prefixlen"] = a.address.network.prefixlen
+        addr["index"] = index
+        addr["attrs"] = [("IFA_LOCAL", str(a.address.ip)), ("IFA_ADDRESS", str(a.address.ip))]
+        rtnl.request(addr, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+        for link_index in (index, LOOPBACK_INDEX):
+            link = ifinfmsg()
+            link["index"] = link_index
+            link["flags"] = link["change"] = IFF_UP
+            rtnl.request(link, RTM_NEWLINK)
         if a.gateway is not None:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=str(a.gateway))
+            route = rtmsg()
+            route["family"] = socket.AF_INET
+            route["table"] = RT_TABLE_MAIN
+            route["proto"] = RTPROT_STATIC
+            route["type"] = RTN_UNICAST
+            route["attrs"] = [("RTA_GATEWAY", str(a.gateway))]
+            rtnl.request(route, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE)
+
+
+class _Rtnl:
+    """A route netlink socket of the calling thread's netns, one request at a time."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def __enter__(self) -> _Rtnl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def request(self, msg: Any, kind: int, flags: int = 0) -> None:
+        """Send `msg` (a pyroute2 message) and wait for its ack; an error is an OSError."""
+        self.seq += 1
+        msg["header"]["type"] = kind
+        msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
+        msg["header"]["sequence_number"] = self.seq
+        msg.encode()
+        self.sock.send(msg.data)
+        while True:
+            data = self.sock.recv(65536)
+            offset = 0
+            while offset + NLMSG_HEADER.size <= len(data):
+                length, kind_, _, seq, _ = NLMSG_HEADER.unpack_from(data, offset)
+                if kind_ == NLMSG_ERROR and seq == self.seq:
+                    (error,) = struct.unpack_from("=i", data, offset + NLMSG_HEADER.size)
+                    if error:
+                        raise OSError(-error, f"netlink: {os.strerror(-error)}")
+                    return
+                offset += max(length, NLMSG_HEADER.size)
+
+
+def _index(name: str) -> int | None:
+    """The index of a link of the calling thread's netns (None: no such link). An ioctl:
+    much cheaper than pyroute2's link_lookup, which dumps every link of the host."""
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None

@@ -175,6 +175,7 @@ class NetworkManager:
             for sock in self._reserved.values():
                 sock.close()
             self._reserved.clear()
+            self.links.close()
 
     def destroy(self) -> None:
         """Remove everything skiff made: veths, bridges, rules, chains, the state file."""
@@ -190,6 +191,7 @@ class NetworkManager:
             self.state = State()
             self.store.remove()
             self._rebuild_names()
+            self.links.close()
 
     def _enable_forwarding(self) -> None:
         """Routing between bridges and out needs ip_forward; restored by destroy()."""
@@ -439,28 +441,44 @@ class NetworkManager:
                 ports=bound,
             )
             route = default_route if default_route is not None else not mine
-            try:
-                self.links.attach(
-                    Attachment(
-                        bridge=net.bridge,
-                        host_veth=ep.host_veth,
-                        netns=netns,
-                        address=IPv4Interface(ep.ip),
-                        mac=ep.mac,
-                        gateway=IPv4Address(net.gateway) if route and not net.internal else None,
-                        ifname=ifname,
-                        mtu=self.config.mtu,
-                    )
-                )
-            except BaseException:
-                self._release_ports(bound)
-                raise
+            attachment = Attachment(
+                bridge=net.bridge,
+                host_veth=ep.host_veth,
+                netns=netns,
+                address=IPv4Interface(ep.ip),
+                mac=ep.mac,
+                gateway=IPv4Address(net.gateway) if route and not net.internal else None,
+                ifname=ifname,
+                mtu=self.config.mtu,
+            )
+            # The endpoint holds its address (and its ports) from here on; the slow part,
+            # netlink and the netns, runs without the lock so that other containers'
+            # starts and stops go on meanwhile. Nothing else touches this netns now:
+            # a container's networking changes one at a time (its lock in the service).
             self.state.endpoints[eid] = ep
             net.last = str(pool.last or "")
+            open_dns = net.dns and netns not in self.state.sandboxes
+        dns_sockets: tuple[socket.socket, socket.socket] | None = None
+        attached = False
+        try:
+            self.links.attach(attachment)
+            attached = True
+            if open_dns:
+                dns_sockets = self.links.open_dns(netns, 0, 0)
+        except BaseException:
+            if attached:
+                with contextlib.suppress(Exception):
+                    self.links.remove_link(ep.host_veth)
+            with self.lock:
+                self.state.endpoints.pop(eid, None)
+                self._release_ports(bound)
+            raise
+        with self.lock:
             try:
-                if net.dns and netns not in self.state.sandboxes:
+                if dns_sockets is not None and netns not in self.state.sandboxes:
                     sandbox = Sandbox(netns=netns, inode=_netns_inode(netns))
-                    self._open_sandbox(sandbox)
+                    self._add_sandbox(sandbox, *dns_sockets)
+                    dns_sockets = None
                     self.state.sandboxes[netns] = sandbox
                 self._commit()
             except BaseException:
@@ -468,6 +486,9 @@ class NetworkManager:
                 with contextlib.suppress(Exception):
                     self._commit()
                 raise
+            finally:
+                for sock in dns_sockets or ():
+                    sock.close()
             return ep
 
     def disconnect(self, network: str, container_id: str) -> None:
@@ -480,25 +501,50 @@ class NetworkManager:
             ]
             if not found:
                 raise NotFound(f"container {container_id} is not connected to network {net.name}")
-            self._drop_endpoint(found[0])
+            self._forget_endpoint(found[0])
             self._commit()
+        self.links.remove_link(found[0].host_veth)
 
-    def disconnect_all(self, container_id: str) -> None:
-        """Detach a container from every network (its removal, or its netns is gone)."""
+    def disconnect_all(
+        self, container_id: str, *, netns_going: bool = False, delete_links: bool = True
+    ) -> list[str]:
+        """Detach a container from every network (its removal, or its netns is gone).
+
+        `netns_going`: its netns is removed next, so the DNS rules in it are left to die
+        with it (no iptables run in it). `delete_links=False`: the host veths are left
+        for the caller's delete_links() (returned), e.g. to do it in the background."""
         with self.lock:
-            for ep in [e for e in self.state.endpoints.values() if e.container_id == container_id]:
-                self._drop_endpoint(ep)
+            mine = [e for e in self.state.endpoints.values() if e.container_id == container_id]
+            if not mine:
+                return []
+            for ep in mine:
+                self._forget_endpoint(ep, close_dns=not netns_going)
             self._commit()
+        veths = [ep.host_veth for ep in mine]
+        if delete_links:
+            self.delete_links(veths)
+            return []
+        return veths
+
+    def delete_links(self, names: Iterable[str]) -> None:
+        """Delete host veths, no error if gone. Without the lock: deleting a veth waits
+        for the kernel (~20 ms), and its endpoint's bookkeeping is done already."""
+        for name in names:
+            self.links.remove_link(name)
 
     def _drop_endpoint(self, ep: Endpoint) -> None:
-        self.state.endpoints.pop(ep.id, None)
+        self._forget_endpoint(ep)
         self.links.remove_link(ep.host_veth)
+
+    def _forget_endpoint(self, ep: Endpoint, close_dns: bool = True) -> None:
+        """Everything of an endpoint but its veth: state, ports, the sandbox's DNS."""
+        self.state.endpoints.pop(ep.id, None)
         self._release_ports(ep.ports)
         sandbox = self.state.sandboxes.get(ep.netns)
         if sandbox is not None and not self._dns_endpoints(ep.netns):
             del self.state.sandboxes[ep.netns]
             self.dns.remove_sandbox(ep.netns)
-            if _netns_inode(ep.netns) == sandbox.inode:
+            if close_dns and _netns_inode(ep.netns) == sandbox.inode:
                 with contextlib.suppress(Exception):
                     self.links.close_dns(ep.netns)
 
@@ -523,6 +569,9 @@ class NetworkManager:
 
     def _open_sandbox(self, sandbox: Sandbox) -> None:
         udp, tcp = self.links.open_dns(sandbox.netns, sandbox.udp_port, sandbox.tcp_port)
+        self._add_sandbox(sandbox, udp, tcp)
+
+    def _add_sandbox(self, sandbox: Sandbox, udp: socket.socket, tcp: socket.socket) -> None:
         try:
             sandbox.udp_port = udp.getsockname()[1]
             sandbox.tcp_port = tcp.getsockname()[1]

@@ -6,7 +6,12 @@
                                  in `c.networks` ({name: {NetworkID, Aliases, IPAMConfig}})
     hook.attach(c)               start, before the runtime: netns file, endpoints, hosts and
                                  resolv.conf, the netns path in config.json  (blocking)
+                                 = hook.prepare(c) (netns file, config.json: before the
+                                 runtime's create) + hook.plug(c) (endpoints, files: may run
+                                 during the create, done before the process starts)
     hook.detach(c)               exit, failed start, rm: endpoints and the netns file (blocking)
+                                 = hook.release(c) (all but the host veths, whose names it
+                                 returns) + hook.delete_links(names) (slow: the kernel)
     hook.connect / disconnect    /networks/{id}/connect|disconnect, live or for the next start
     hook.settings(c)             inspect's NetworkSettings;  hook.summary(c): ps's Ports
 
@@ -95,8 +100,17 @@ def empty_endpoint() -> dict[str, Any]:
 
 def _write_in_place(path: str, text: str) -> None:
     # In place, not renamed: the file may be bind-mounted into a running container.
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    # Overwritten, then cut to length, rather than truncated first: ext4 flushes a file
+    # truncated to zero when it is closed (auto_da_alloc), ~0.7 ms against ~0.02.
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        done = 0
+        while done < len(data):
+            done += os.write(fd, data[done:])
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 class ContainerNetworking:
@@ -110,6 +124,10 @@ class ContainerNetworking:
 
     def sandbox_key(self, c: Container) -> str:
         return os.path.join(self.netns_dir, c.id[:12])
+
+    def spec_netns(self, c: Container) -> str:
+        """The netns path for the spec at create ("" if not one of the hook's own)."""
+        return self.sandbox_key(c) if c.networks else ""
 
     # --- create --------------------------------------------------------------------
 
@@ -182,34 +200,54 @@ class ContainerNetworking:
             return self.mgr.network(name)
 
     def attach(self, c: Container) -> None:
+        """prepare() then plug(): everything the container's network needs, in one go."""
+        if self.prepare(c):
+            try:
+                self.plug(c)
+            except BaseException:
+                self.detach(c)
+                raise
+
+    def prepare(self, c: Container) -> bool:
+        """What the runtime needs before it creates the container: the netns file and
+        its path in config.json (or another container's netns, for container:NAME).
+        True if `plug` has endpoints to add; until it ran, the netns has only lo."""
         mode = c.network_mode
         if mode.startswith("container:"):
             self._join(c, mode.split(":", 1)[1])
-            return
+            return False
         if not c.networks:
-            return
+            return False
         path = netns.create(self.sandbox_key(c))
         try:
-            first = True
-            for name, cfg in c.networks.items():
-                net = self._network(name, cfg)
-                ipam = cfg.get("IPAMConfig") or {}
-                self.mgr.connect(
-                    net.id,
-                    c.id,
-                    path,
-                    name=c.name,
-                    aliases=cfg.get("Aliases") or [],
-                    ip=str(ipam.get("IPv4Address") or ""),
-                    ports=wanted_ports(c) if first else (),
-                    default_route=first,
-                )
-                first = False
-            self._write_files(c)
             self._set_spec_netns(c, path)
         except BaseException:
             self.detach(c)
             raise
+        return True
+
+    def plug(self, c: Container) -> None:
+        """The endpoints in the prepared netns, then hosts and resolv.conf (written in
+        place, so a runtime that already bind-mounted them shows the new text). May run
+        while the runtime creates the container: it only has to be done before the
+        container's process starts. On failure the caller detaches."""
+        path = self.sandbox_key(c)
+        first = True
+        for name, cfg in c.networks.items():
+            net = self._network(name, cfg)
+            ipam = cfg.get("IPAMConfig") or {}
+            self.mgr.connect(
+                net.id,
+                c.id,
+                path,
+                name=c.name,
+                aliases=cfg.get("Aliases") or [],
+                ip=str(ipam.get("IPv4Address") or ""),
+                ports=wanted_ports(c) if first else (),
+                default_route=first,
+            )
+            first = False
+        self._write_files(c)
 
     def _join(self, c: Container, ref: str) -> None:
         assert self.containers is not None
@@ -251,7 +289,10 @@ class ContainerNetworking:
 
         config = os.path.join(c.dir, "config.json")
         with open(config, encoding="utf-8") as f:
-            spec = json.load(f)
+            text = f.read()
+        if f'"path": {json.dumps(path)}' in text:  # set at create (spec_netns): no parse
+            return
+        spec = json.loads(text)
         if not join_namespaces(spec, {"network": path}):
             return
         tmp = config + ".tmp"
@@ -260,9 +301,17 @@ class ContainerNetworking:
         os.replace(tmp, config)
 
     def detach(self, c: Container) -> None:
-        self.mgr.disconnect_all(c.id)
+        self.delete_links(self.release(c))
+
+    def release(self, c: Container) -> list[str]:
+        """detach() but for deleting the host veths: their names, for delete_links()."""
+        veths = self.mgr.disconnect_all(c.id, netns_going=True, delete_links=False)
         with contextlib.suppress(OSError):
             netns.remove(self.sandbox_key(c))
+        return veths
+
+    def delete_links(self, names: list[str]) -> None:
+        self.mgr.delete_links(names)
 
     # --- connect and disconnect (/networks/{id}/connect) -------------------------------
 

@@ -31,7 +31,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -401,6 +401,9 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._monitors: dict[str, asyncio.Task[None]] = {}
+        # Network teardowns started when a container exited, awaited by whatever next
+        # needs them done: its removal, its next start, the daemon's shutdown.
+        self._teardowns: dict[str, asyncio.Task[None]] = {}
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._pending_attach: dict[str, builtins.list[_PendingAttach]] = {}
         self._changed: asyncio.Condition | None = None
@@ -557,6 +560,7 @@ class ContainerService:
         await asyncio.gather(
             *self._monitors.values(), *self._restarts.values(), return_exceptions=True
         )
+        await asyncio.gather(*self._teardowns.values(), return_exceptions=True)
         self.store.close()
         # The shim parent only forks new shims; running shims are in sessions of their
         # own and go on without it. Ending it here means a clean stop leaves no process
@@ -694,6 +698,13 @@ class ContainerService:
                 # Docker fills a new volume with what the image has at that path.
                 self.volumes.copy_up(volume, os.path.join(c.rootfs, m.target.lstrip("/")))
             c.mounts.append(_mount_point("volume", volume.mountpoint, m.target, m, volume.name))
+        # The netns the network hook makes at each start, at a path known now: then a
+        # start need not rewrite config.json. `container:` modes are resolved at start.
+        namespaces: dict[str, str] = {}
+        if self.network is not None and not c.network_mode.startswith("container:"):
+            netns_path = self.network.spec_netns(c)
+            if netns_path:
+                namespaces["network"] = netns_path
         return build_spec(
             create,
             image,
@@ -705,6 +716,7 @@ class ContainerService:
             ),
             container_id=c.id,
             volumes=volumes,
+            namespaces=namespaces,
             hostname=c.hostname,
         )
 
@@ -737,10 +749,17 @@ class ContainerService:
         return c
 
     async def _start(self, c: Container) -> None:
+        plug: asyncio.Future[None] | None = None
         try:
-            await asyncio.to_thread(self._mount, c)
-            if self.network is not None:  # network hook: netns, endpoints, files, spec
-                await asyncio.to_thread(self.network.attach, c)
+            # Network hook: the netns file and its path in the spec before the runtime's
+            # create; the endpoints (veths, addresses, files) while it runs, awaited
+            # before the process starts.
+            prepared = await _all(
+                asyncio.to_thread(self._mount, c),
+                asyncio.to_thread(self.network.prepare, c) if self.network else _false(),
+            )
+            if prepared[1]:
+                plug = asyncio.ensure_future(asyncio.to_thread(self.network.plug, c))
             await asyncio.to_thread(self._join_namespaces, c)
             shim = self.shim(c)
             with contextlib.suppress(ShimGone, SkiffError):
@@ -761,8 +780,13 @@ class ContainerService:
                 with contextlib.suppress(SkiffError):
                     await shim.resize(int(size[0]), int(size[1]))
             await self._deliver_attaches(c, shim)
+            if plug is not None:
+                await plug
             state = await shim.start()
         except BaseException as e:
+            if plug is not None:  # done before the failed start is cleaned up
+                with contextlib.suppress(BaseException):
+                    await plug
             await self._start_failed(c, e)
             raise _start_error(e) from None
         c.state = State(
@@ -833,9 +857,19 @@ class ContainerService:
 
     async def _network_detach(self, c: Container) -> None:
         """Network hook: endpoints and the netns file go when the container stops."""
+        await self._network_settled(c)
         if self.network is not None:
             with contextlib.suppress(SkiffError, OSError):
                 await asyncio.to_thread(self.network.detach, c)
+
+    async def _network_settled(self, c: Container) -> None:
+        """Wait for the network teardown its exit started, if one still runs."""
+        task = self._teardowns.get(c.id)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+            if self._teardowns.get(c.id) is task:
+                del self._teardowns[c.id]
 
     def _mount(self, c: Container) -> None:
         if os.path.ismount(c.rootfs):
@@ -910,11 +944,34 @@ class ContainerService:
         oom_killed: bool = False,
     ) -> None:
         shim = self.shim(c)
-        with contextlib.suppress(ShimGone, SkiffError, OSError):
-            await shim.shutdown()
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(self._unmount, c)
-        await self._network_detach(c)
+
+        async def shutdown() -> None:
+            with contextlib.suppress(ShimGone, SkiffError, OSError):
+                await shim.shutdown()
+
+        async def unmount() -> None:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(self._unmount, c)
+
+        async def network() -> None:
+            # Endpoints, ports, rules and the netns file go now; deleting the host veths
+            # waits for the kernel (~20 ms each), so it goes on while the exit is
+            # handled, and what needs it done awaits it (_network_settled: the removal,
+            # the next start, the daemon's shutdown).
+            if self.network is None:
+                return
+            await self._network_settled(c)
+            try:
+                veths = await asyncio.to_thread(self.network.release, c)
+            except (SkiffError, OSError):
+                return
+            if veths:
+                self._teardowns[c.id] = asyncio.ensure_future(
+                    asyncio.to_thread(self.network.delete_links, veths)
+                )
+
+        # Independent, and each mostly waits (the shim, the kernel): side by side.
+        await asyncio.gather(shutdown(), unmount(), network())
         c.state = State(
             status=EXITED,
             exit_code=code,
@@ -1150,8 +1207,7 @@ class ContainerService:
             task.cancel()
         with contextlib.suppress(ShimGone, SkiffError, OSError):
             await self.shim(c).shutdown()
-        await self._network_detach(c)
-        await asyncio.to_thread(self._discard, c)
+        await _all(self._network_detach(c), asyncio.to_thread(self._discard, c))
         self._containers.pop(c.id, None)
         self.store.delete(c.id)
         self._locks.pop(c.id, None)
@@ -1292,3 +1348,17 @@ def _familiar(ref: str) -> str:
         return refs.parse_familiar(ref).familiar()
     except SkiffError:
         return ref
+
+
+async def _false() -> bool:
+    return False
+
+
+async def _all(*aws: Awaitable[Any]) -> list[Any]:
+    """Await all of `aws` side by side, then raise the first error if any (gather alone
+    would raise at once and leave the others running, unseen by the caller's cleanup)."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results

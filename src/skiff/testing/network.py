@@ -70,6 +70,9 @@ class FakeLinks:
         self.calls.append(("close_dns", netns))
         self.dns.pop(netns, None)
 
+    def close(self) -> None:
+        self.calls.append(("close", ""))
+
 
 class FakeIptables(Iptables):
     """Remembers the last iptables-restore input instead of running it."""

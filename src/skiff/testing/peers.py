@@ -345,7 +345,9 @@ class PrivateDockerd(Peer):
 
     kind = "dockerd"
 
-    def __init__(self, runtimes: dict[str, str]) -> None:
+    def __init__(self, runtimes: dict[str, str], *, bridge: str = "none") -> None:
+        """`bridge`: an existing bridge (with its address) for dockerd's default network;
+        dockerd then uses it as it is, and still sets no iptables rule and no sysctl."""
         super().__init__()
         self.socket = os.path.join(self.base, "s")
         self.data_root = os.path.join(self.base, "d")
@@ -368,8 +370,9 @@ class PrivateDockerd(Peer):
             f"--cgroup-parent=/{self.cgroup_name}",
             "--exec-opt=native.cgroupdriver=cgroupfs",
             # Without these it takes docker0 and changes the host's firewall.
-            "--bridge=none",
+            f"--bridge={bridge}",
             "--iptables=false",
+            "--ip-forward=false",
             "--ip6tables=false",
             "--ip-masq=false",
             "--userland-proxy=false",
