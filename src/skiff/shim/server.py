@@ -31,6 +31,7 @@ from __future__ import annotations
 # Imported here, not where used: the shim parent imports this module before it
 # forks, so every shim shares these modules instead of loading its own copies.
 import _signal  # type: ignore[import-not-found]  # the wrappers in signal.py convert to enums
+import _socket
 import ctypes
 import errno
 import json
@@ -753,7 +754,7 @@ def _no_fork_hook(**_: object) -> None:
 # --- the process ------------------------------------------------------------------
 
 
-def serve(req: p.SpawnRequest, reply: socket.socket) -> None:
+def serve(req: p.SpawnRequest, reply: _socket.socket) -> None:
     """The body of a forked shim: never returns. `reply` gets the create's outcome."""
     os.chdir(req.dir)
     _become_subreaper()
@@ -761,7 +762,7 @@ def serve(req: p.SpawnRequest, reply: socket.socket) -> None:
     for sig in IGNORED_SIGNALS:
         _signal.signal(sig, _signal.SIG_IGN)
     _unlink(Layout.SOCKET)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     listener.bind(Layout.SOCKET)
     listener.listen(64)
     # Not fsynced: both describe this process, which does not outlive a reboot.
@@ -825,7 +826,7 @@ def _warm_up(folder: str, rounds: int) -> None:
     req = p.SpawnRequest("warm", folder, folder, ["true"], folder, log={"max_size": 1 << 20})
     loop = Loop()
     shim = Shim(req, loop)
-    ours, theirs = socket.socketpair()
+    ours, theirs = _socket.socketpair()
     conn = Conn(shim, ours)
     proc = Proc(shim, "", False, shim.writer)
     out_rd, out_wr = os.pipe2(os.O_CLOEXEC)
