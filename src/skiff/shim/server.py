@@ -353,7 +353,7 @@ class Shim:
         self.execs[exec_id] = proc
         spec_file = self.files.path(f"exec-{exec_id}.json")
         pid_file = self.files.path(f"exec-{exec_id}.pid")
-        write_atomic(spec_file, json.dumps(process).encode(), sync=False)
+        write_atomic(spec_file, p.dumps(process).encode(), sync=False)
         args = ["exec", "--process", spec_file, "--detach", "--pid-file", pid_file]
 
         def done(error: Exception | None) -> None:
@@ -740,11 +740,11 @@ def _import_threading_without_fork_hook() -> None:
     if "threading" in sys.modules:
         return
     register = os.register_at_fork
-    setattr(os, "register_at_fork", _no_fork_hook)
+    os.register_at_fork = _no_fork_hook
     try:
         import threading  # noqa: F401
     finally:
-        setattr(os, "register_at_fork", register)
+        os.register_at_fork = register
 
 
 def _no_fork_hook(**_: object) -> None:
