@@ -37,6 +37,8 @@ from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.shim import protocol as p
 from skiff.shim import server  # imported here so that every shim shares its pages
 
+MAX_FD = 1 << 20  # above any descriptor's number (fs.nr_open's default)
+
 
 def serve_forever(listener: _socket.socket) -> None:
     """Accept and fork; nothing else happens in this process.
@@ -120,8 +122,8 @@ def _spawn_request(msg: dict[str, object]) -> p.SpawnRequest:
 def _become_shim(conn: _socket.socket, req: p.SpawnRequest) -> None:
     try:
         conn.settimeout(None)
-        _redirect_stdio(os.path.join(req.dir, p.Layout.SHIM_LOG))
-        _close_other_fds(keep={conn.fileno()})
+        _redirect_stdio(p.Layout(req.dir).path(p.Layout.SHIM_LOG))
+        _close_other_fds(conn.fileno())
         server.serve(req, conn)
     except BaseException:
         import traceback
@@ -140,15 +142,10 @@ def _redirect_stdio(log_path: str) -> None:
     os.close(log)
 
 
-def _close_other_fds(keep: set[int]) -> None:
+def _close_other_fds(keep: int) -> None:
     """Whatever skiffd left open in the parent must not pin anything in a shim."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the fd of the listdir itself, already closed
+    os.closerange(3, keep)
+    os.closerange(keep + 1, MAX_FD)
 
 
 def listen(path: str) -> _socket.socket:

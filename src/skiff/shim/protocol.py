@@ -428,6 +428,9 @@ class Layout:
 
     def __init__(self, directory: str) -> None:
         self.dir = directory
+        self._prefix = os.path.join(directory, "")  # the folder with a "/" at the end
 
     def path(self, name: str) -> str:
-        return os.path.join(self.dir, name)
+        """os.path.join(dir, name) for a file name of the folder, without posixpath's
+        Python code, which a shim would otherwise run after its fork for every path."""
+        return self._prefix + name

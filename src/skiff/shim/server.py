@@ -163,31 +163,16 @@ class Shim:
         self.orphans: dict[int, int] = {}  # reaped before we knew whose they were
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.console_count = 0
-        self.OPS: dict[str, Callable[[Conn, dict[str, object]], dict[str, object] | None]] = {
-            "state": self.op_state,
-            "start": self.op_start,
-            "kill": self.op_kill,
-            "wait": self.op_wait,
-            "attach": self.op_attach,
-            "resize": self.op_resize,
-            "close-stdin": self.op_close_stdin,
-            "exec": self.op_exec,
-            "exec-state": self.op_exec_state,
-            "wait-exec": self.op_wait_exec,
-            "pause": self.op_pause,
-            "resume": self.op_resume,
-            "shutdown": self.op_shutdown,
-        }
 
     # requests
 
     def handle(self, conn: Conn, line: bytes) -> None:
         try:
             msg = p.decode(line)
-            op = self.OPS.get(str(msg.get("op")))
+            op = OPS.get(str(msg.get("op")))
             if op is None:
                 raise InvalidArgument(f"unknown op: {msg.get('op')!r}")
-            reply = op(conn, msg)
+            reply = op(self, conn, msg)
         except Exception as e:
             reply = p.error_reply(e)
         if reply is not None:
@@ -627,12 +612,38 @@ class Shim:
         os._exit(0)
 
 
+# The requests a shim serves. A table of the class's functions, made once in the
+# shim parent: one of bound methods made per shim would write to every function.
+OPS: dict[str, Callable[[Shim, Conn, dict[str, object]], dict[str, object] | None]] = {
+    "state": Shim.op_state,
+    "start": Shim.op_start,
+    "kill": Shim.op_kill,
+    "wait": Shim.op_wait,
+    "attach": Shim.op_attach,
+    "resize": Shim.op_resize,
+    "close-stdin": Shim.op_close_stdin,
+    "exec": Shim.op_exec,
+    "exec-state": Shim.op_exec_state,
+    "wait-exec": Shim.op_wait_exec,
+    "pause": Shim.op_pause,
+    "resume": Shim.op_resume,
+    "shutdown": Shim.op_shutdown,
+}
+
+
 def _read(path: str) -> str:
+    """A small file's text, stripped; "" if it cannot be read. Bytes, not a text
+    file: that would run the codecs machinery's Python code in the shim."""
     try:
-        with open(path) as f:
-            return f.read().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        return os.read(fd, 4096).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: str) -> None:
