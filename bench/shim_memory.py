@@ -21,6 +21,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,14 +135,31 @@ def measure(count: int, base: str | None = None) -> Result:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def spread(values: list[float]) -> str:
+    """Median (min-max) in MiB."""
+    ordered = sorted(v / MIB for v in values)
+    return f"{statistics.median(ordered):.2f} ({ordered[0]:.2f}-{ordered[-1]:.2f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=100, help="containers (default 100)")
+    parser.add_argument("-r", "--rounds", type=int, default=1, help="measurements (default 1)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
         return 1
-    print(measure(args.n).report())
+    results = []
+    for _ in range(args.rounds):
+        results.append(measure(args.n))
+        print(results[-1].report(), flush=True)
+    if len(results) > 1:
+        print(
+            f"median (min-max) of {len(results)} rounds, MiB/container: "
+            f"used {spread([r.used_per_container for r in results])}; "
+            f"shim USS {spread([r.shim_uss for r in results])}, "
+            f"PSS {spread([r.shim_pss for r in results])}"
+        )
     return 0
 
 

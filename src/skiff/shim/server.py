@@ -817,7 +817,10 @@ def warm_up(rounds: int = 12) -> None:
     CPython 3.11 rewrites a function's bytecode in place after its first calls
     (quickening) and fills caches lazily; done once here, that writing happens
     in the parent's pages, not again in each shim's private copy of them.
+    The runtime is imported first: its classes would otherwise evict the
+    shim's entries from the interpreter's type attribute cache.
     """
+    preload_runtime()
     folder = f"/tmp/skiff-shim-warm-{os.getpid()}"
     os.mkdir(folder, 0o700)
     try:
@@ -830,7 +833,6 @@ def warm_up(rounds: int = 12) -> None:
     # itself: the parent must not become one, or shims would be re-parented to it).
     value = ctypes.c_int()
     libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
-    preload_runtime()
 
 
 def _warm_up(folder: str, rounds: int) -> None:
