@@ -849,7 +849,14 @@ def _warm_up(folder: str, rounds: int) -> None:
     conn.stdout = conn.stderr = True
     proc.attachers.append(conn)
     theirs.setblocking(False)
+    listener = Listener(shim, _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM))
+    listener.sock.bind(os.path.join(folder, Layout.SOCKET))
+    listener.sock.listen(1)
     for i in range(rounds):
+        _warm_up_client(listener, loop)
+        write_atomic(os.path.join(folder, Layout.PID), b"%d" % i, sync=False)
+        _read(os.path.join(folder, Layout.PID))
+        shim.reap()
         conn.mode = "request"
         shim.handle(conn, p.encode({"op": "state"}))
         shim.handle(conn, p.encode({"op": "nope"}))
@@ -875,7 +882,24 @@ def _warm_up(folder: str, rounds: int) -> None:
     os.close(out_wr)
     conn.close()
     theirs.close()
+    listener.sock.close()
     if shim.writer is not None:
         shim.writer.close()
     os.close(shim.devnull)
     loop.close()
+
+
+def _warm_up_client(listener: Listener, loop: Loop) -> None:
+    """One client's visit: accepted, a request answered, its end seen, closed."""
+    client = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    client.connect(listener.sock.getsockname())
+    before = loop.handlers()
+    listener.on_readable()
+    served = [h for h in loop.handlers() if isinstance(h, Conn) and h not in before]
+    client.sendall(p.encode({"op": "state"}))
+    for conn in served:
+        conn.on_readable()
+    client.recv(65536)
+    client.close()
+    for conn in served:
+        conn.on_readable()
