@@ -17,10 +17,10 @@ Reports, per container:
 With -r, each round's line and then the median (min-max) of each.
 
 Measured on this machine kind (2 cores, Python 3.11, cgroup v1; other work
-running), 5 rounds of 100, median (min-max) MiB per container:
-    used 2.58 (0.95-3.92); shim USS 1.57 (1.54-1.59), PSS 1.67 (1.64-1.69);
-    init 0.05; kernel 0.49 (0.37-0.55); counted 2.11 (2.01-2.17).
-The shim as of 2ad6763, 5 rounds run right after those: shim USS 2.11
+running), 10 rounds of 100, median (min-max) MiB per container:
+    used 1.97 (0.95-3.92); shim USS 1.57 (1.54-1.59), PSS 1.68 (1.64-1.69);
+    init 0.05; kernel 0.46 (0.37-0.55); counted 2.07 (2.01-2.17).
+The shim as of 2ad6763, 5 rounds run between those: shim USS 2.11
 (2.10-2.11), counted 2.54 (2.42-2.60), used 2.36 (0.55-2.87). Docker's
 shim costs about 4 MiB per container (DESIGN.md; this bench runs no dockerd).
 
