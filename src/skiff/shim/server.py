@@ -746,7 +746,7 @@ def _import_threading_without_fork_hook() -> None:
     bookkeeping (locks, the main thread's record, a WeakSet) for the one thread
     left, which only matters when other threads existed at the fork; the shim
     parent and everything forked from it are single-threaded. Run in each shim,
-    it wrote about 200 KiB of pages shared with the parent, a tenth of a shim.
+    it wrote 150-200 KiB of pages shared with the parent, near a tenth of a shim.
     """
     if "threading" in sys.modules:
         return
