@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import _socket
 
 from skiff.shim import protocol as p
 from skiff.shim.loop import READ, WRITE, Handler
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class Conn(Handler):
     """A client connection: requests and replies, then maybe a stream."""
 
-    def __init__(self, shim: Shim, sock: socket.socket) -> None:
+    def __init__(self, shim: Shim, sock: _socket.socket) -> None:
         self.shim = shim
         self.sock = sock
         self.fd = sock.fileno()
@@ -158,7 +158,11 @@ class Conn(Handler):
 
 
 class Listener(Handler):
-    def __init__(self, shim: Shim, sock: socket.socket) -> None:
+    """The shim's socket. Connections are _socket's sockets: socket.socket's
+    methods are Python code, which a shim runs only at the cost of private
+    copies of the pages it shares with the shim parent."""
+
+    def __init__(self, shim: Shim, sock: _socket.socket) -> None:
         self.shim = shim
         self.sock = sock
         self.fd = sock.fileno()
@@ -169,7 +173,8 @@ class Listener(Handler):
 
     def on_readable(self) -> None:
         try:
-            sock, _ = self.sock.accept()
+            fd, _ = self.sock._accept()  # type: ignore[attr-defined]
         except BlockingIOError:
             return
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
         self.shim.loop.refresh(Conn(self.shim, sock))

@@ -21,9 +21,9 @@ time.RFC3339Nano prints them.
 
 from __future__ import annotations
 
-import json
 import os
 import time
+from json.encoder import encode_basestring
 
 TYPE_CHECKING = False
 
@@ -174,7 +174,7 @@ def encode_entry(stream: str, line: bytes, time_ns: int) -> bytes:
     Escapes as Go's encoding/json does (<, >, & and the two line separators as
     \\u escapes; invalid UTF-8 becomes U+FFFD); other text is written as UTF-8.
     """
-    text = json.dumps(line.decode("utf-8", "replace"), ensure_ascii=False)
+    text = encode_basestring(line.decode("utf-8", "replace"))  # json.dumps(str, ensure_ascii=False)
     if "<" in text or ">" in text or "&" in text or "\u2028" in text or "\u2029" in text:
         text = (
             text.replace("<", "\\u003c")

@@ -117,5 +117,9 @@ class Loop:
         current = self._watched.get(handler.fd)
         return current is not None and current[1] is handler
 
+    def handlers(self) -> list[Handler]:
+        """The handlers watched now."""
+        return [handler for _, handler in self._watched.values()]
+
     def close(self) -> None:
         self._epoll.close()

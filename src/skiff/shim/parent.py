@@ -21,14 +21,24 @@ The shim answers the spawn request itself, on the connection it inherits, once
 the container is created. SIGCHLD is ignored here, so the kernel reaps the
 short-lived children, and killing the parent (or skiffd) leaves every shim
 running. It is single-threaded on purpose: fork is only safe without threads.
+
+What a shim pays for is what it touches: CPython writes the reference count of
+every object it uses, even to read it, so each function a shim runs and each
+object it loads costs it a private copy of the 4 KiB page the object is on.
+Hence the shim's habits: _socket's sockets, not socket.socket's Python
+methods; JSON straight through _json's C encoder and scanner; no posixpath or
+text-file code after the fork; tables made once in the parent, not per shim;
+no threading after-fork handler (server.preload_runtime); and a warm-up that
+runs a shim's paths here first. bench/shim_memory.py measures the result.
 """
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the wrappers in signal.py convert to enums
+import _socket
 import gc
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -36,16 +46,17 @@ from skiff.errors import Conflict, InvalidArgument, NotFound
 from skiff.shim import protocol as p
 from skiff.shim import server  # imported here so that every shim shares its pages
 
+MAX_FD = 1 << 20  # above any descriptor's number (fs.nr_open's default)
 
-def serve_forever(listener: socket.socket) -> None:
+
+def serve_forever(listener: _socket.socket) -> None:
     """Accept and fork; nothing else happens in this process.
 
     Every page this loop writes after a fork becomes a private copy in that
     child (the child then alone holds the old page), so the loop touches as
     few objects as it can: the request is read and handled in the child.
     """
-    # The C method: no socket object, no enum conversions.
-    accept = listener._accept  # type: ignore[attr-defined]
+    accept = listener._accept  # type: ignore[attr-defined]  # the fd, no socket object
     fork, close, parent_pid = os.fork, os.close, os.getpid()
     while True:
         try:
@@ -60,15 +71,20 @@ def serve_forever(listener: socket.socket) -> None:
         close(fd)
 
 
-def _handle(listener: socket.socket, fd: int, parent_pid: int) -> None:
+def _handle(listener: _socket.socket, fd: int, parent_pid: int) -> None:
     """In the forked child: answer a ping, or become the session leader whose
     child is the shim. SIGCHLD is ignored in the parent, so this child's exit
-    needs no wait there."""
+    needs no wait there.
+
+    Sockets here and in the shim are _socket's, not socket.socket: the latter's
+    methods are Python code (enum conversions, reference counting of makefile),
+    and every function run after the fork writes to pages shared with the parent.
+    """
     code = 1
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _signal.signal(signal.SIGCHLD, _signal.SIG_DFL)
         listener.close()
-        conn = socket.socket(fileno=fd)
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
         conn.settimeout(10)
         try:
             msg = p.decode(_read_line(conn))
@@ -93,7 +109,7 @@ def _handle(listener: socket.socket, fd: int, parent_pid: int) -> None:
         os._exit(code)
 
 
-def _read_line(conn: socket.socket) -> bytes:
+def _read_line(conn: _socket.socket) -> bytes:
     buf = b""
     while b"\n" not in buf and len(buf) <= p.MAX_LINE:
         data = conn.recv(65536)
@@ -112,11 +128,11 @@ def _spawn_request(msg: dict[str, object]) -> p.SpawnRequest:
     return req
 
 
-def _become_shim(conn: socket.socket, req: p.SpawnRequest) -> None:
+def _become_shim(conn: _socket.socket, req: p.SpawnRequest) -> None:
     try:
         conn.settimeout(None)
-        _redirect_stdio(os.path.join(req.dir, p.Layout.SHIM_LOG))
-        _close_other_fds(keep={conn.fileno()})
+        _redirect_stdio(p.Layout(req.dir).path(p.Layout.SHIM_LOG))
+        _close_other_fds(conn.fileno())
         server.serve(req, conn)
     except BaseException:
         import traceback
@@ -135,20 +151,15 @@ def _redirect_stdio(log_path: str) -> None:
     os.close(log)
 
 
-def _close_other_fds(keep: set[int]) -> None:
+def _close_other_fds(keep: int) -> None:
     """Whatever skiffd left open in the parent must not pin anything in a shim."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the fd of the listdir itself, already closed
+    os.closerange(3, keep)
+    os.closerange(keep + 1, MAX_FD)
 
 
-def listen(path: str) -> socket.socket:
+def listen(path: str) -> _socket.socket:
     """Bind the parent's socket; refuse if a live parent answers there."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         probe.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -161,7 +172,7 @@ def listen(path: str) -> socket.socket:
         os.unlink(path)
     except FileNotFoundError:
         pass
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     old = os.umask(0o177)
     try:
         sock.bind(path)

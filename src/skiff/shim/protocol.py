@@ -73,6 +73,7 @@ Files in the container folder (the shim's working directory): see `Layout`.
 
 from __future__ import annotations
 
+import _json
 import json
 import os
 import struct
@@ -119,14 +120,47 @@ class ShimError(SkiffError):
     """A failure the shim reported without a category (its kind is "Internal")."""
 
 
+# json.dumps and json.loads without options, straight to their C parts: a shim
+# runs this after its fork, and every Python function it runs (dumps, encode,
+# iterencode, loads, detect_encoding, decode, raw_decode) costs it private copies
+# of pages it otherwise shares with the shim parent.
+_SCAN = _json.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: a decoder is the context
+_SPACE = " \t\n\r"  # JSON's whitespace
+
+
+def _not_serializable(o: object) -> object:
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def dumps(doc: object) -> str:
+    """json.dumps(doc)."""
+    encoder = _json.make_encoder(
+        {}, _not_serializable, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return "".join(encoder(doc, 0))
+
+
+def loads(line: bytes) -> object:
+    """json.loads(line), which also tells what is wrong with a line that is not JSON."""
+    try:
+        text = line.decode("utf-8", "surrogatepass")
+        body = text.rstrip(_SPACE)
+        start = len(text) - len(text.lstrip(_SPACE))
+        doc, end = _SCAN(body, start)
+        if end == len(body):
+            return doc
+    except (ValueError, StopIteration):
+        pass
+    return json.loads(line)  # another encoding, extra data or an error: json's own words
+
+
 def encode(doc: dict[str, object]) -> bytes:
-    # json.dumps without options: it reuses one encoder instead of building one.
-    return json.dumps(doc).encode() + b"\n"
+    return dumps(doc).encode() + b"\n"
 
 
 def decode(line: bytes) -> dict[str, object]:
     try:
-        doc = json.loads(line)
+        doc = loads(line)
     except ValueError as e:
         raise ProtocolError(f"not a JSON line: {e}") from None
     if not isinstance(doc, dict):
@@ -153,7 +187,7 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
 
 
 def frame_json(kind: int, doc: dict[str, object]) -> bytes:
-    return frame(kind, json.dumps(doc).encode())
+    return frame(kind, dumps(doc).encode())
 
 
 class FrameDecoder:
@@ -405,6 +439,9 @@ class Layout:
 
     def __init__(self, directory: str) -> None:
         self.dir = directory
+        self._prefix = os.path.join(directory, "")  # the folder with a "/" at the end
 
     def path(self, name: str) -> str:
-        return os.path.join(self.dir, name)
+        """os.path.join(dir, name) for a file name of the folder, without posixpath's
+        Python code, which a shim would otherwise run after its fork for every path."""
+        return self._prefix + name

@@ -32,6 +32,7 @@ from __future__ import annotations
 # Imported here, not where used: the shim parent imports this module before it
 # forks, so every shim shares these modules instead of loading its own copies.
 import _signal  # type: ignore[import-not-found]  # the wrappers in signal.py convert to enums
+import _socket
 import ctypes
 import errno
 import json
@@ -170,31 +171,16 @@ class Shim:
         self.orphans: dict[int, int] = {}  # reaped before we knew whose they were
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.console_count = 0
-        self.OPS: dict[str, Callable[[Conn, dict[str, object]], dict[str, object] | None]] = {
-            "state": self.op_state,
-            "start": self.op_start,
-            "kill": self.op_kill,
-            "wait": self.op_wait,
-            "attach": self.op_attach,
-            "resize": self.op_resize,
-            "close-stdin": self.op_close_stdin,
-            "exec": self.op_exec,
-            "exec-state": self.op_exec_state,
-            "wait-exec": self.op_wait_exec,
-            "pause": self.op_pause,
-            "resume": self.op_resume,
-            "shutdown": self.op_shutdown,
-        }
 
     # requests
 
     def handle(self, conn: Conn, line: bytes) -> None:
         try:
             msg = p.decode(line)
-            op = self.OPS.get(str(msg.get("op")))
+            op = OPS.get(str(msg.get("op")))
             if op is None:
                 raise InvalidArgument(f"unknown op: {msg.get('op')!r}")
-            reply = op(conn, msg)
+            reply = op(self, conn, msg)
         except Exception as e:
             reply = p.error_reply(e)
         if reply is not None:
@@ -360,7 +346,7 @@ class Shim:
         self.execs[exec_id] = proc
         spec_file = self.files.path(f"exec-{exec_id}.json")
         pid_file = self.files.path(f"exec-{exec_id}.pid")
-        write_atomic(spec_file, json.dumps(process).encode(), sync=False)
+        write_atomic(spec_file, p.dumps(process).encode(), sync=False)
         args = ["exec", "--process", spec_file, "--detach", "--pid-file", pid_file]
 
         def done(error: Exception | None) -> None:
@@ -637,12 +623,38 @@ class Shim:
         os._exit(0)
 
 
+# The requests a shim serves. A table of the class's functions, made once in the
+# shim parent: one of bound methods made per shim would write to every function.
+OPS: dict[str, Callable[[Shim, Conn, dict[str, object]], dict[str, object] | None]] = {
+    "state": Shim.op_state,
+    "start": Shim.op_start,
+    "kill": Shim.op_kill,
+    "wait": Shim.op_wait,
+    "attach": Shim.op_attach,
+    "resize": Shim.op_resize,
+    "close-stdin": Shim.op_close_stdin,
+    "exec": Shim.op_exec,
+    "exec-state": Shim.op_exec_state,
+    "wait-exec": Shim.op_wait_exec,
+    "pause": Shim.op_pause,
+    "resume": Shim.op_resume,
+    "shutdown": Shim.op_shutdown,
+}
+
+
 def _read(path: str) -> str:
+    """A small file's text, stripped; "" if it cannot be read. Bytes, not a text
+    file: that would run the codecs machinery's Python code in the shim."""
     try:
-        with open(path) as f:
-            return f.read().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        return os.read(fd, 4096).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: str) -> None:
@@ -731,14 +743,40 @@ def preload_runtime() -> None:
     """Import what the in-process runtime commands use, so that every shim shares it."""
     import importlib
 
+    _import_threading_without_fork_hook()
     for name in RUNTIME_MODULES:
         importlib.import_module(name)
+
+
+def _import_threading_without_fork_hook() -> None:
+    """Import `threading` (the runtime's hooks import subprocess, which imports it)
+    without the after-fork handler it registers.
+
+    That handler runs in every child of a fork: in the shim parent's spawner, in
+    each shim and in each of its runtime commands. It re-creates the thread
+    bookkeeping (locks, the main thread's record, a WeakSet) for the one thread
+    left, which only matters when other threads existed at the fork; the shim
+    parent and everything forked from it are single-threaded. Run in each shim,
+    it wrote 150-200 KiB of pages shared with the parent, near a tenth of a shim.
+    """
+    if "threading" in sys.modules:
+        return
+    register = os.register_at_fork
+    os.register_at_fork = _no_fork_hook
+    try:
+        import threading  # noqa: F401
+    finally:
+        os.register_at_fork = register
+
+
+def _no_fork_hook(**_: object) -> None:
+    pass
 
 
 # --- the process ------------------------------------------------------------------
 
 
-def serve(req: p.SpawnRequest, reply: socket.socket) -> None:
+def serve(req: p.SpawnRequest, reply: _socket.socket) -> None:
     """The body of a forked shim: never returns. `reply` gets the create's outcome."""
     os.chdir(req.dir)
     _become_subreaper()
@@ -746,7 +784,7 @@ def serve(req: p.SpawnRequest, reply: socket.socket) -> None:
     for sig in IGNORED_SIGNALS:
         _signal.signal(sig, _signal.SIG_IGN)
     _unlink(Layout.SOCKET)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     listener.bind(Layout.SOCKET)
     listener.listen(64)
     # Not fsynced: both describe this process, which does not outlive a reboot.
@@ -790,7 +828,10 @@ def warm_up(rounds: int = 12) -> None:
     CPython 3.11 rewrites a function's bytecode in place after its first calls
     (quickening) and fills caches lazily; done once here, that writing happens
     in the parent's pages, not again in each shim's private copy of them.
+    The runtime is imported first: its classes would otherwise evict the
+    shim's entries from the interpreter's type attribute cache.
     """
+    preload_runtime()
     folder = f"/tmp/skiff-shim-warm-{os.getpid()}"
     os.mkdir(folder, 0o700)
     try:
@@ -804,14 +845,13 @@ def warm_up(rounds: int = 12) -> None:
     value = ctypes.c_int()
     libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)
     oom.oom_kills(oom.counter_file(os.getpid()))  # finds the hierarchy's mount once, for all
-    preload_runtime()
 
 
 def _warm_up(folder: str, rounds: int) -> None:
     req = p.SpawnRequest("warm", folder, folder, ["true"], folder, log={"max_size": 1 << 20})
     loop = Loop()
     shim = Shim(req, loop)
-    ours, theirs = socket.socketpair()
+    ours, theirs = _socket.socketpair()
     conn = Conn(shim, ours)
     proc = Proc(shim, "", False, shim.writer)
     out_rd, out_wr = os.pipe2(os.O_CLOEXEC)
@@ -821,7 +861,14 @@ def _warm_up(folder: str, rounds: int) -> None:
     conn.stdout = conn.stderr = True
     proc.attachers.append(conn)
     theirs.setblocking(False)
+    listener = Listener(shim, _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM))
+    listener.sock.bind(os.path.join(folder, Layout.SOCKET))
+    listener.sock.listen(1)
     for i in range(rounds):
+        _warm_up_client(listener, loop)
+        write_atomic(os.path.join(folder, Layout.PID), b"%d" % i, sync=False)
+        _read(os.path.join(folder, Layout.PID))
+        shim.reap()
         conn.mode = "request"
         shim.handle(conn, p.encode({"op": "state"}))
         shim.handle(conn, p.encode({"op": "nope"}))
@@ -847,7 +894,24 @@ def _warm_up(folder: str, rounds: int) -> None:
     os.close(out_wr)
     conn.close()
     theirs.close()
+    listener.sock.close()
     if shim.writer is not None:
         shim.writer.close()
     os.close(shim.devnull)
     loop.close()
+
+
+def _warm_up_client(listener: Listener, loop: Loop) -> None:
+    """One client's visit: accepted, a request answered, its end seen, closed."""
+    client = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    client.connect(listener.sock.getsockname())
+    before = loop.handlers()
+    listener.on_readable()
+    served = [h for h in loop.handlers() if isinstance(h, Conn) and h not in before]
+    client.sendall(p.encode({"op": "state"}))
+    for conn in served:
+        conn.on_readable()
+    client.recv(65536)
+    client.close()
+    for conn in served:
+        conn.on_readable()

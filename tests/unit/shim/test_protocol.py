@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable
+
 import pytest
 
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified
@@ -13,6 +17,68 @@ def test_a_message_is_one_json_line() -> None:
     assert raw.endswith(b"\n")
     assert raw.count(b"\n") == 1
     assert p.decode(raw) == {"op": "state", "text": "a\nb"}
+
+
+DOCS: list[object] = [
+    {"op": "state", "n": -12, "x": 1.5, "big": 2**70, "none": None, "yes": True, "no": False},
+    {"text": 'caf\u00e9 \u2028 <&> \x00 "q" \\ \U0001f600', "nested": {"l": [1, [2, {}], []]}},
+    {"float": 1e300, "tiny": 5e-324, "neg": -0.0},
+    [],
+    "text",
+    0,
+]
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_dumps_and_loads_are_jsons(doc: object) -> None:
+    text = p.dumps(doc)
+    assert text == json.dumps(doc)
+    assert p.loads(text.encode()) == json.loads(text) == doc
+    spaced = b" \t\r\n" + text.encode() + b" \n\t"
+    assert p.loads(spaced) == json.loads(spaced)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"  ",
+        b"not json",
+        b'{"a": 1} x',
+        b'{"a": 1}{}',
+        b'{"a": }',
+        b"\xff{}",
+        b"[1,]",
+        b"NaN x",
+    ],
+)
+def test_loads_fails_as_json_does(raw: bytes) -> None:
+    assert _error(p.loads, raw) == _error(json.loads, raw)
+
+
+def _error(loads: Callable[[bytes], object], raw: bytes) -> str:
+    try:
+        loads(raw)
+    except ValueError as e:
+        return f"{type(e).__name__}: {e}"
+    raise AssertionError(f"{raw!r} loaded")
+
+
+def test_loads_takes_what_json_takes() -> None:
+    for raw in (b"\xef\xbb\xbf{}", '{"a": 1}'.encode("utf-16"), b"-Infinity", b" 7 "):
+        assert p.loads(raw) == json.loads(raw)
+    nan = p.loads(b"NaN")
+    assert isinstance(nan, float)
+    assert math.isnan(nan)
+
+
+def test_dumps_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+        p.dumps({"s": {1}})
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match="Circular reference"):
+        p.dumps(loop)
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"'])
