@@ -135,10 +135,14 @@ def _fork_stages(
 
     preload(config)
     program = None
+    state.seccomp_key = ""
     if config.linux.seccomp is not None:
-        from skiff.runtime.seccomp import program_for
+        from skiff.runtime.seccomp import program_for, spec_key
 
-        program = program_for(config.linux.seccomp, seccomp_cache(os.path.dirname(state.dir)))
+        state.seccomp_key = spec_key(config.linux.seccomp)
+        cache = seccomp_cache(os.path.dirname(state.dir))
+        program = program_for(config.linux.seccomp, cache, state.seccomp_key)
+    state.namespaces = [ns.type for ns in config.linux.namespaces]
     # A new cgroup namespace takes its root from the cgroup of the process that
     # unshares it, and a user namespace's mapping is a step of its own: then
     # stage 1 joins the cgroup before it goes on. Otherwise init joins it while

@@ -35,7 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
-    from skiff.oci.runtime_spec import Process, RuntimeConfig
+    from skiff.oci.runtime_spec import Process, RuntimeConfig, Seccomp
     from skiff.runtime.seccomp import Program
     from skiff.runtime.sync import Channel
 
@@ -84,7 +84,7 @@ def load_process_file(path: str) -> Process:
 
 
 def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -> int:
-    from skiff.runtime.control import _cgroup, saved_config
+    from skiff.runtime.control import _cgroup
     from skiff.runtime.foreground import (
         become_subreaper,
         connect_console_socket,
@@ -104,7 +104,7 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
         from skiff.cgroups.v1 import prime_migration
 
         prime_migration()  # over by the time the process joins the cgroup, below
-    config = saved_config(state)
+    kinds, seccomp, program = _confinement(root, state)
     ours: socket.socket | None = None
     theirs: socket.socket | None = None
     if process.terminal:
@@ -118,26 +118,20 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
         become_subreaper()
     ns_fds = []
     for kind, name in NS_FILES:
-        if config.linux.namespace(kind) is not None:
+        if kind in kinds:
             path = f"/proc/{state.pid}/ns/{name}"
             if os.readlink(path) != os.readlink(f"/proc/self/ns/{name}"):
                 ns_fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-    from skiff.runtime.init import preload
+    from skiff.runtime.init import preload_process
 
-    preload(config, terminal=process.terminal)
-    program = None
-    if config.linux.seccomp is not None:
-        from skiff.runtime.create import seccomp_cache
-        from skiff.runtime.seccomp import program_for
-
-        program = program_for(config.linux.seccomp, seccomp_cache(root))
+    preload_process(process.terminal)
     parent, child = Channel.pair()
     joiner = os.fork()
     if joiner == 0:
         parent.close()
         if ours is not None:
             ours.close()
-        _joiner(child, ns_fds, process, config, theirs, opts.preserve_fds, program)
+        _joiner(child, ns_fds, process, seccomp, theirs, opts.preserve_fds, program)
     child.close()
     for _, fd in ns_fds:
         os.close(fd)
@@ -176,11 +170,45 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
     return wait_foreground(pid, master)
 
 
+def _confinement(
+    root: str, state: ContainerState
+) -> tuple[set[str], Seccomp | None, Program | None]:
+    """The container's namespace kinds and seccomp filter, for the exec'd process.
+
+    create recorded the kinds and the key of the compiled program in the state,
+    so usually config.json need not be read (its parse and the key's hash cost a
+    few ms in a fresh fork). Otherwise (an older state, a program no longer in
+    the cache, a machine whose seccomp(2) number is unknown) the config says.
+    """
+    from skiff.runtime.create import seccomp_cache
+    from skiff.runtime.seccomp import cached_program, can_load_programs, program_for
+
+    cache = seccomp_cache(root)
+    if state.namespaces is not None and state.seccomp_key is not None and can_load_programs():
+        if not state.seccomp_key:
+            return set(state.namespaces), None, None
+        program = cached_program(cache, state.seccomp_key)
+        if program is not None:
+            return set(state.namespaces), None, program
+    from skiff.runtime.control import saved_config
+
+    config = saved_config(state)
+    kinds = {ns.type for ns in config.linux.namespaces}
+    seccomp = config.linux.seccomp
+    if seccomp is None:
+        return kinds, None, None
+    if not can_load_programs():
+        from skiff.runtime.seccomp import libseccomp
+
+        libseccomp()  # the process builds the filter itself, after setns(mnt)
+    return kinds, seccomp, program_for(seccomp, cache)
+
+
 def _joiner(
     chan: Channel,
     ns_fds: list[tuple[str, int]],
     process: Process,
-    config: RuntimeConfig,
+    seccomp: Seccomp | None,
     console: socket.socket | None,
     preserve_fds: int,
     program: Program | None,
@@ -200,7 +228,7 @@ def _joiner(
             os.close(release)
             os.read(hold, 1)
             os.close(hold)
-            _process(chan, process, config, console, preserve_fds, program)
+            _process(chan, process, seccomp, console, preserve_fds, program)
         os.close(hold)
         chan.send("pid", pid=pid)
         os.close(release)
@@ -212,7 +240,7 @@ def _joiner(
 def _process(
     chan: Channel,
     process: Process,
-    config: RuntimeConfig,
+    seccomp: Seccomp | None,
     console: socket.socket | None,
     preserve_fds: int,
     program: Program | None = None,
@@ -237,7 +265,7 @@ def _process(
         set_rlimits(process)
         chan.recv("joined")
         joined = True
-        finish_and_exec(process, config, path, env, preserve_fds, program)
+        finish_and_exec(process, seccomp, path, env, preserve_fds, program)
     except BaseException as e:
         if not joined:
             # Take "joined" before leaving: a message left unread when this end

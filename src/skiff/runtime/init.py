@@ -23,7 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
-    from skiff.oci.runtime_spec import Process, RuntimeConfig
+    from skiff.oci.runtime_spec import Process, RuntimeConfig, Seccomp
     from skiff.runtime.seccomp import Program
     from skiff.runtime.sync import Channel
 
@@ -173,7 +173,7 @@ def init(chan: Channel, args: InitArgs) -> None:
         os.chdir(process.cwd)
         path = find_executable(process.args, env)
         set_rlimits(process)
-        become_the_process(process, config, args.seccomp)
+        become_the_process(process, config.linux.seccomp, args.seccomp)
         chan.send("ready")
         chan.close()
     except BaseException as e:
@@ -185,7 +185,7 @@ def init(chan: Channel, args: InitArgs) -> None:
 
             run_hooks("startContainer", config.hooks.startContainer, {})
         assert process is not None
-        exec_now(process, config, path, env, args.preserve_fds, args.seccomp)
+        exec_now(process, config.linux.seccomp, path, env, args.preserve_fds, args.seccomp)
     except BaseException as e:
         print(f"skiff-runtime: {_describe(e)}", file=sys.stderr)
         os._exit(127 if isinstance(e, FileNotFoundError) else 126)
@@ -198,15 +198,9 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
     and in a user namespace the container's root may not even be allowed to
     read it, so nothing may be imported lazily on that side.
     """
-    import resource  # noqa: F401
-    import select  # noqa: F401
-    import signal  # noqa: F401
-
     if terminal is None:
         terminal = config.process is not None and config.process.terminal
-    if terminal:
-        preload_console()
-    import skiff.linux.capabilities
+    preload_process(terminal)
     import skiff.runtime.rootfs
 
     if config.hooks.startContainer or config.hooks.createContainer:
@@ -216,6 +210,21 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
 
         if not seccomp.can_load_programs():  # else the compiled program is loaded by syscall
             seccomp.libseccomp()
+
+
+def preload_process(terminal: bool) -> None:
+    """What a container process needs after it left the host's mount namespace:
+    rlimits, signals, identity, loading a compiled seccomp program, the console."""
+    import resource  # noqa: F401
+    import select  # noqa: F401
+    import signal  # noqa: F401
+
+    import skiff.linux.capabilities
+    import skiff.linux.libc
+    import skiff.runtime.seccomp  # noqa: F401
+
+    if terminal:
+        preload_console()
 
 
 def preload_console() -> None:
@@ -374,9 +383,12 @@ def wait_for_start(fifo: int) -> None:
 
 
 def become_the_process(
-    process: Process, config: RuntimeConfig, seccomp_program: Program | None = None
+    process: Process, seccomp: Seccomp | None, seccomp_program: Program | None = None
 ) -> None:
     """Seccomp (when it must come first), user, groups, capabilities, umask, signals.
+
+    The filter is `seccomp` (the config's) or `seccomp_program` (compiled from it
+    before forking; exec may have only that); with neither there is none.
 
     Done before `ready` in create, as runc does: errors then fail `create`, and
     after `start` only the exec itself is left, so the program runs as soon as
@@ -386,10 +398,11 @@ def become_the_process(
 
     # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
     # identity switch may drop: load it first then, as runc does.
-    if config.linux.seccomp is not None and not process.no_new_privileges:
+    filtered = seccomp is not None or seccomp_program is not None
+    if filtered and not process.no_new_privileges:
         from skiff.runtime.seccomp import load_seccomp
 
-        load_seccomp(config.linux.seccomp, seccomp_program)
+        load_seccomp(seccomp, seccomp_program)
     switch_identity(
         process.capabilities,
         process.user.uid,
@@ -408,17 +421,17 @@ def become_the_process(
 
 def exec_now(
     process: Process,
-    config: RuntimeConfig,
+    seccomp: Seccomp | None,
     path: str,
     env: dict[str, str],
     preserve_fds: int,
     seccomp_program: Program | None = None,
 ) -> None:
     """The last steps: seccomp under no_new_privs (as late as possible), fds, execve."""
-    if config.linux.seccomp is not None and process.no_new_privileges:
+    if (seccomp is not None or seccomp_program is not None) and process.no_new_privileges:
         from skiff.runtime.seccomp import load_seccomp
 
-        load_seccomp(config.linux.seccomp, seccomp_program)
+        load_seccomp(seccomp, seccomp_program)
     keep = 3 + preserve_fds
     if keep < 65536:
         os.closerange(keep, 65536)
@@ -429,12 +442,12 @@ def exec_now(
 
 def finish_and_exec(
     process: Process,
-    config: RuntimeConfig,
+    seccomp: Seccomp | None,
     path: str,
     env: dict[str, str],
     preserve_fds: int,
     seccomp_program: Program | None = None,
 ) -> None:
-    """`seccomp_program`: config's filter, compiled already (not loaded), or None."""
-    become_the_process(process, config, seccomp_program)
-    exec_now(process, config, path, env, preserve_fds, seccomp_program)
+    """`seccomp_program`: the filter, compiled already (not loaded), or None."""
+    become_the_process(process, seccomp, seccomp_program)
+    exec_now(process, seccomp, path, env, preserve_fds, seccomp_program)

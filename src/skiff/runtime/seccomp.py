@@ -363,19 +363,27 @@ def compile_program(spec: Seccomp) -> Program:
         filt.release()
 
 
-def program_for(spec: Seccomp, cache: str | None) -> Program:
-    """The compiled program for `spec`: from `cache` (a folder) when compiled before,
-    else compiled and stored there. A cache that cannot be read or written only
-    costs the compile."""
-    if cache is None:
-        return compile_program(spec)
-    path = os.path.join(cache, spec_key(spec))
+def cached_program(cache: str, key: str) -> Program | None:
+    """The program stored under `key` in `cache`, or None."""
     try:
-        with open(path, "rb") as f:
+        with open(os.path.join(cache, key), "rb") as f:
             stored = f.read()
         return Program(stored[4:], int.from_bytes(stored[:4], "little"))
     except (OSError, ValueError):
-        pass
+        return None
+
+
+def program_for(spec: Seccomp, cache: str | None, key: str = "") -> Program:
+    """The compiled program for `spec` (whose spec_key is `key`, when known): from
+    `cache` (a folder) when compiled before, else compiled and stored there. A
+    cache that cannot be read or written only costs the compile."""
+    if cache is None:
+        return compile_program(spec)
+    key = key or spec_key(spec)
+    path = os.path.join(cache, key)
+    found = cached_program(cache, key)
+    if found is not None:
+        return found
     program = compile_program(spec)
     try:
         os.makedirs(cache, mode=0o700, exist_ok=True)
@@ -428,12 +436,15 @@ def load_program(program: Program) -> None:
     )
 
 
-def load_seccomp(spec: Seccomp, prebuilt: Program | None = None) -> None:
+def load_seccomp(spec: Seccomp | None, prebuilt: Program | None = None) -> None:
     """Install the filter for `spec` on this process (irreversibly): `prebuilt`, its
-    program compiled before a fork, or else built and loaded by libseccomp here."""
+    program compiled before a fork, or else built and loaded by libseccomp here.
+    `spec` may be None only with a program this machine loads by syscall."""
     if prebuilt is not None and can_load_programs():
         load_program(prebuilt)
         return
+    if spec is None:
+        raise Unsupported(f"seccomp: no filter spec to build on {machine()}")
     filt = build_filter(spec)
     try:
         filt.load()

@@ -123,10 +123,12 @@ class ContainerState:
         "created",
         "dir",
         "id",
+        "namespaces",
         "owner",
         "pid",
         "pid_start",
         "rootfs",
+        "seccomp_key",
         "stage",
     )
 
@@ -142,6 +144,11 @@ class ContainerState:
         self.created = ""
         self.owner = ""
         self.stage = CREATING
+        # What `exec` needs of config.json, so that it need not parse it: the kinds
+        # of namespace the config has, and the key of its compiled seccomp program
+        # ("" for none). None: not recorded (an older create).
+        self.namespaces: list[str] | None = None
+        self.seccomp_key: str | None = None
 
     @property
     def state_file(self) -> str:
@@ -167,6 +174,8 @@ class ContainerState:
             "created": self.created,
             "owner": self.owner,
             "stage": self.stage,
+            "namespaces": self.namespaces,
+            "seccomp_key": self.seccomp_key,
         }
         write_atomic(self.state_file, json.dumps(doc).encode())
 
@@ -190,6 +199,10 @@ class ContainerState:
         state.created = doc.get("created", "")
         state.owner = doc.get("owner", "")
         state.stage = doc.get("stage", CREATED)
+        namespaces, key = doc.get("namespaces"), doc.get("seccomp_key")
+        if isinstance(namespaces, list) and isinstance(key, str):
+            state.namespaces = [str(kind) for kind in namespaces]
+            state.seccomp_key = key
         return state
 
     def alive(self) -> bool:

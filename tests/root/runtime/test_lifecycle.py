@@ -141,6 +141,33 @@ def test_exec_joins_the_container(runtime: Runtime, tmp_path: Any) -> None:
     runtime("delete", "--force", "e")
 
 
+def test_exec_without_what_create_recorded_reads_the_config(runtime: Runtime) -> None:
+    """exec uses the namespaces and seccomp key create put in state.json; a state
+    without them (an older create), or a compiled program gone from the cache,
+    makes it read config.json instead, with the same result."""
+    bundle = runtime.bundle("old", ["sleep", "60"], hostname="older")
+    runtime("run", "--detach", "--bundle", bundle, "old")
+    state_file = runtime.root / "old" / "state.json"
+    doc = json.loads(state_file.read_text())
+    assert doc["namespaces"]  # recorded by create
+    assert isinstance(doc["seccomp_key"], str)
+    del doc["namespaces"], doc["seccomp_key"]
+    state_file.write_text(json.dumps(doc))
+    script = "hostname; grep Seccomp: /proc/self/status"
+    out = runtime("exec", "old", "sh", "-c", script).stdout.split()
+    assert out[0] == "older"
+    seccomp_mode = out[-1]
+
+    doc["namespaces"], doc["seccomp_key"] = ["mount", "uts", "pid"], "0" * 64  # not cached
+    state_file.write_text(json.dumps(doc))
+    assert runtime("exec", "old", "sh", "-c", script).stdout.split() == [
+        "older",
+        "Seccomp:",
+        seccomp_mode,
+    ]
+    runtime("delete", "--force", "old")
+
+
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
