@@ -124,7 +124,7 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
                 ns_fds.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
     from skiff.runtime.init import preload_process
 
-    preload_process(process.terminal)
+    preload_process(process.terminal, filtered=seccomp is not None or program is not None)
     parent, child = Channel.pair()
     joiner = os.fork()
     if joiner == 0:

@@ -200,7 +200,7 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
     """
     if terminal is None:
         terminal = config.process is not None and config.process.terminal
-    preload_process(terminal)
+    preload_process(terminal, filtered=config.linux.seccomp is not None)
     import skiff.runtime.rootfs
 
     if config.hooks.startContainer or config.hooks.createContainer:
@@ -212,17 +212,18 @@ def preload(config: RuntimeConfig, terminal: bool | None = None) -> None:
             seccomp.libseccomp()
 
 
-def preload_process(terminal: bool) -> None:
+def preload_process(terminal: bool, filtered: bool) -> None:
     """What a container process needs after it left the host's mount namespace:
-    rlimits, signals, identity, loading a compiled seccomp program, the console."""
+    rlimits, signals, identity, the console, loading a seccomp filter (`filtered`)."""
     import resource  # noqa: F401
     import select  # noqa: F401
     import signal  # noqa: F401
 
     import skiff.linux.capabilities
-    import skiff.linux.libc
-    import skiff.runtime.seccomp  # noqa: F401
 
+    if filtered:
+        import skiff.linux.libc
+        import skiff.runtime.seccomp  # noqa: F401
     if terminal:
         preload_console()
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from skiff.errors import InvalidArgument, Unsupported
 
@@ -404,10 +403,11 @@ _machine = ""
 
 
 def machine() -> str:
-    """platform.machine(), asked of the kernel once (it is a uname call)."""
+    """The machine's name (uname -m), asked of the kernel once. Not platform.machine():
+    importing `platform` costs ~13 ms, a tenth of a runtime command."""
     global _machine
     if not _machine:
-        _machine = platform.machine()
+        _machine = os.uname().machine
     return _machine
 
 

@@ -72,7 +72,7 @@ IN_PROCESS_COMMANDS = ("create", "start", "exec", "kill", "delete", "pause", "re
 # What those commands import, loaded once in the shim parent so that every shim
 # (and every fork of one) shares the pages instead of importing its own copies.
 RUNTIME_MODULES = (
-    "fcntl", "hashlib", "platform", "resource", "select", "struct", "termios",
+    "fcntl", "hashlib", "resource", "select", "struct", "termios",
     "skiff.cgroups.manager", "skiff.cgroups.v1", "skiff.cgroups.v2",
     "skiff.linux.capabilities", "skiff.linux.syscalls",
     "skiff.oci.runtime_spec", "skiff.oci.spec_reader",
