@@ -79,6 +79,8 @@ def merge_config(
     config.setdefault("Domainname", "")
     config.setdefault("OnBuild", None)
     host_config.setdefault("NetworkMode", "default")
+    # dockerd fills in its default IPC mode at create, and inspect shows it.
+    host_config["IpcMode"] = host_config.get("IpcMode") or "private"
     host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     return config, host_config, argv[0], argv[1:]
