@@ -61,3 +61,22 @@ def load_manager(saved: dict[str, str]) -> CgroupManager:
     if set(saved) == {""}:
         return V2Manager(saved[""])
     return V1Manager(saved)
+
+
+def remove_empty_parent(parent: str, root: str = DEFAULT_ROOT) -> None:
+    """Remove the absolute cgroup `parent` (e.g. "/skiff") from every hierarchy where
+    it is empty. The runtime removes a container's own cgroup, not the parents it
+    made for it; whoever names the parent clears it once its containers are gone.
+    A parent that still has children (another daemon's, or a live-restored
+    container's) stays: rmdir refuses it, and that is not an error here."""
+    import os
+
+    if paths.detect_version(root) == 2:
+        dirs = [os.path.join(root, parent.lstrip("/"))]
+    else:
+        dirs = [os.path.join(d, parent.lstrip("/")) for d in paths.v1_hierarchies(root).values()]
+    for d in dict.fromkeys(dirs):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass

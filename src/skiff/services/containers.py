@@ -562,6 +562,7 @@ class ContainerService:
         )
         await asyncio.gather(*self._teardowns.values(), return_exceptions=True)
         self.store.close()
+        await asyncio.to_thread(_remove_cgroup_parent)
         # The shim parent only forks new shims; running shims are in sessions of their
         # own and go on without it. Ending it here means a clean stop leaves no process
         # but the containers' (the next start makes a new one).
@@ -1321,6 +1322,15 @@ class _PendingAttach:
         self.stderr = stderr
         self.stdin_once = stdin_once
         self.future: asyncio.Future[AsyncStream] = asyncio.get_running_loop().create_future()
+
+
+def _remove_cgroup_parent() -> None:
+    """The default cgroup parent, where no container (of any daemon) is left in it."""
+    from skiff.cgroups import remove_empty_parent
+    from skiff.containers.spec import DEFAULT_CGROUP_PARENT
+
+    with contextlib.suppress(OSError):  # no cgroup hierarchy here: nothing to remove
+        remove_empty_parent(DEFAULT_CGROUP_PARENT)
 
 
 def _start_exit_code(message: str) -> int:
