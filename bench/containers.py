@@ -24,61 +24,33 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
 
 from skiff.testing.daemon import PrivateSkiffd
+from skiff.testing.dockercli import DockerCLI
 
 IMAGE = "busybox:latest"
 GOALS = {"run --rm": 1 / 3, "run -d x20": 1 / 3, "exec": 1 / 2, "logs": 1.0, "commit": 1.0}
 
 
-class Daemon:
-    def __init__(self, name: str, host: str, base: str) -> None:
-        self.name = name
-        self.host = host
-        self.env = dict(os.environ, DOCKER_HOST=host, DOCKER_CONFIG=os.path.join(base, "cli"))
-        self.env.pop("DOCKER_CONTEXT", None)
-
-    def docker(self, *args: str, stdin: bytes | None = None) -> str:
-        result = subprocess.run(
-            ["docker", *args], env=self.env, input=stdin, capture_output=True, check=False
-        )
-        if result.returncode != 0:
-            raise SystemExit(
-                f"{self.name}: docker {' '.join(args)} failed: {result.stderr.decode()}"
-            )
-        return result.stdout.decode()
-
-    def timed(self, *args: str) -> float:
-        start = time.perf_counter()
-        result = subprocess.run(
-            ["docker", *args], env=self.env, stdout=subprocess.DEVNULL, check=False
-        )
-        elapsed = time.perf_counter() - start
-        if result.returncode != 0:
-            raise SystemExit(f"{self.name}: docker {' '.join(args)} exited {result.returncode}")
-        return elapsed
-
-
-def clean(d: Daemon) -> None:
+def clean(d: DockerCLI) -> None:
     ids = d.docker("ps", "-aq").split()
     if ids:
         d.docker("rm", "-f", *ids)
 
 
 def bench(
-    daemons: list[Daemon], rounds: int, batch: int, log_lines: int
+    daemons: list[DockerCLI], rounds: int, batch: int, log_lines: int
 ) -> dict[str, dict[str, list[float]]]:
     times: dict[str, dict[str, list[float]]] = {}
 
-    def record(op: str, d: Daemon, seconds: float) -> None:
+    def record(op: str, d: DockerCLI, seconds: float) -> None:
         times.setdefault(op, {}).setdefault(d.name, []).append(seconds)
 
-    def alternate(r: int) -> list[Daemon]:
+    def alternate(r: int) -> list[DockerCLI]:
         return daemons if r % 2 == 0 else daemons[::-1]
 
     for d in daemons:  # warm-up: first-use costs, page cache
@@ -142,10 +114,10 @@ def main() -> int:
     try:
         with ExitStack() as stack:
             tar = busybox_tar(base)
-            skiff = Daemon("skiff", stack.enter_context(PrivateSkiffd(base)).host, base)
+            skiff = DockerCLI("skiff", stack.enter_context(PrivateSkiffd(base)).host, base)
             dockerd = PrivateDockerd({})
             stack.callback(lambda: problems.extend(dockerd.stop()))
-            peer = Daemon("dockerd", "unix://" + dockerd.socket, dockerd.base)
+            peer = DockerCLI("dockerd", "unix://" + dockerd.socket, dockerd.base)
             daemons = [skiff, peer]
             for d in daemons:
                 d.docker("import", "-", IMAGE, stdin=tar)

@@ -44,31 +44,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 
+from skiff.testing.dockercli import DockerCLI
+
 IMAGE = "busybox:latest"
 OVERHEAD_GOAL_MS = 20.0
 PARALLEL_GOAL = 1 / 3
-
-
-class Daemon:
-    def __init__(self, name: str, host: str, base: str) -> None:
-        self.name = name
-        self.env = dict(os.environ, DOCKER_HOST=host, DOCKER_CONFIG=os.path.join(base, "cli"))
-        self.env.pop("DOCKER_CONTEXT", None)
-
-    def docker(self, *args: str, stdin: bytes | None = None) -> str:
-        result = subprocess.run(
-            ["docker", *args], env=self.env, input=stdin, capture_output=True, check=False
-        )
-        if result.returncode != 0:
-            raise SystemExit(
-                f"{self.name}: docker {' '.join(args)} failed: {result.stderr.decode()}"
-            )
-        return result.stdout.decode()
-
-    def timed(self, *args: str) -> float:
-        start = time.perf_counter()
-        self.docker(*args)
-        return time.perf_counter() - start
 
 
 @contextmanager
@@ -139,19 +119,19 @@ def own_bridge(name: str, address: str) -> Iterator[None]:
             ipr.link("del", index=index)
 
 
-def clean(d: Daemon) -> None:
+def clean(d: DockerCLI) -> None:
     ids = d.docker("ps", "-aq").split()
     if ids:
         d.docker("rm", "-f", *ids)
 
 
-def bench(daemons: list[Daemon], rounds: int, batch: int) -> dict[str, dict[str, list[float]]]:
+def bench(daemons: list[DockerCLI], rounds: int, batch: int) -> dict[str, dict[str, list[float]]]:
     times: dict[str, dict[str, list[float]]] = {}
 
-    def record(op: str, d: Daemon, seconds: float) -> None:
+    def record(op: str, d: DockerCLI, seconds: float) -> None:
         times.setdefault(op, {}).setdefault(d.name, []).append(seconds)
 
-    def alternate(r: int) -> list[Daemon]:
+    def alternate(r: int) -> list[DockerCLI]:
         return daemons if r % 2 == 0 else daemons[::-1]
 
     for d in daemons:  # warm-up: first-use costs, page cache
@@ -228,12 +208,12 @@ def main() -> int:
     try:
         with ExitStack() as stack:
             tar = busybox_tar(base)
-            daemons = [Daemon("skiff", stack.enter_context(skiffd(base, ns)), base)]
+            daemons = [DockerCLI("skiff", stack.enter_context(skiffd(base, ns)), base)]
             if not ns.no_dockerd:
                 stack.enter_context(own_bridge(ns.dockerd_bridge, ns.dockerd_bip))
                 dockerd = PrivateDockerd({}, bridge=ns.dockerd_bridge)
                 stack.callback(lambda: problems.extend(dockerd.stop()))
-                daemons.append(Daemon("dockerd", "unix://" + dockerd.socket, dockerd.base))
+                daemons.append(DockerCLI("dockerd", "unix://" + dockerd.socket, dockerd.base))
             for d in daemons:
                 d.docker("import", "-", IMAGE, stdin=tar)
             try:
