@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from skiff.cgroups.manager import CgroupManager
-    from skiff.oci.runtime_spec import RuntimeConfig
+    from skiff.oci.runtime_spec import Hook, RuntimeConfig
 
 
 def warn(message: str) -> None:
@@ -50,20 +50,41 @@ def start(root: str, container_id: str) -> None:
     finally:
         os.close(fd)
     os.unlink(state.fifo)
-    with open(state.config_file, "rb") as f:
-        raw = f.read()
-    if b'"poststart"' not in raw:
-        return  # no hooks to run: spare the parse of the whole config
-    from skiff.oci.runtime_spec import parse_config
-
-    config = parse_config(json.loads(raw))
-    if config.hooks.poststart:
+    hooks = _hooks(_saved_doc(state), "poststart")
+    if hooks:
         from skiff.runtime.hooks import HookError, run_hooks
 
         try:
-            run_hooks("poststart", config.hooks.poststart, state.oci_state())
+            run_hooks("poststart", hooks, state.oci_state())
         except HookError as e:
             warn(str(e))
+
+
+def _saved_doc(state: ContainerState) -> dict[str, Any] | None:
+    """config.json as JSON, checked at create: start and delete need only a little of
+    it, and the typed parse of a whole config costs ~2 ms (see _hooks)."""
+    try:
+        with open(state.config_file, "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError) as e:
+        warn(f"reading saved config: {e}")
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _hooks(doc: dict[str, Any] | None, kind: str) -> list[Hook]:
+    """The config's `kind` hooks ("poststart", "poststop"), parsed only when it has some."""
+    hooks = doc.get("hooks") if doc is not None else None
+    if not (isinstance(hooks, dict) and hooks.get(kind)):
+        return []
+    from skiff.oci.runtime_spec import SpecError, parse_config
+
+    try:
+        found: list[Hook] = getattr(parse_config(doc).hooks, kind)
+    except SpecError as e:
+        warn(f"reading saved config: {e}")
+        return []
+    return found
 
 
 SIGNALS = {
@@ -169,16 +190,7 @@ def destroy(state: ContainerState) -> None:
             cgroup.destroy()
         except OSError as e:
             warn(f"removing cgroup: {e}")
-    # The raw document, checked at create: the typed parse of a whole config
-    # (2 ms) is only needed for hooks, which few containers have.
-    doc: dict[str, Any] | None = None
-    try:
-        with open(state.config_file, "rb") as f:
-            loaded = json.loads(f.read())
-        if isinstance(loaded, dict):
-            doc = loaded
-    except (OSError, ValueError) as e:
-        warn(f"reading saved config: {e}")
+    doc = _saved_doc(state)
     if doc is not None and not _has_mount_namespace(doc) and state.rootfs:
         from skiff.runtime.rootfs import unmount_under
 
@@ -188,21 +200,12 @@ def destroy(state: ContainerState) -> None:
             warn(f"unmounting under {state.rootfs}: {e}")
     oci_state = state.oci_state()
     st.remove_tree(state.dir)
-    hooks = doc.get("hooks") if doc is not None else None
-    if not (isinstance(hooks, dict) and hooks.get("poststop")):
-        return
-    from skiff.oci.runtime_spec import SpecError, parse_config
-
-    try:
-        config = parse_config(doc)
-    except SpecError as e:
-        warn(f"reading saved config: {e}")
-        return
-    if config.hooks.poststop:
+    hooks = _hooks(doc, "poststop")
+    if hooks:
         from skiff.runtime.hooks import HookError, run_hooks
 
         try:
-            run_hooks("poststop", config.hooks.poststop, oci_state)
+            run_hooks("poststop", hooks, oci_state)
         except HookError as e:
             warn(str(e))
 

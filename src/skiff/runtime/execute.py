@@ -200,7 +200,8 @@ def _confinement(
     if not can_load_programs():
         from skiff.runtime.seccomp import libseccomp
 
-        libseccomp()  # the process builds the filter itself, after setns(mnt)
+        libseccomp()  # the process builds and loads the filter itself, after setns(mnt)
+        return kinds, seccomp, None
     return kinds, seccomp, program_for(seccomp, cache)
 
 
