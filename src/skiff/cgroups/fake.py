@@ -40,6 +40,9 @@ class FakeManager:
         self.calls.append(("add", pid))
         self.members.append(pid)
 
+    def join(self) -> None:
+        self.add(os.getpid())
+
     def apply(self, resources: Resources) -> None:
         self.calls.append(("apply", resources))
         self.applied.append(resources)

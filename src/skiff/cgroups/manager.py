@@ -20,6 +20,10 @@ class CgroupManager(Protocol):
     def add(self, pid: int) -> None:
         """Move a process into the cgroup (every hierarchy)."""
 
+    def join(self) -> None:
+        """Move the calling process, which must have a single thread, into the
+        cgroup; on v1 without waiting for an RCU grace period (v1.py says how)."""
+
     def apply(self, resources: Resources) -> None:
         """Write every limit set in `resources`; CgroupError names the OCI field."""
 

@@ -60,6 +60,15 @@ class V1Manager:
         for d in self._dirs():
             self._files.write(d, "cgroup.procs", str(pid), "cgroup.procs")
 
+    def join(self) -> None:
+        # A move by pid, or through cgroup.procs, takes the kernel's global
+        # cgroup_threadgroup_rwsem for writing, and the first writer of a burst
+        # waits for an RCU grace period (10-30 ms on this machine kind). A thread
+        # that writes "0" to `tasks` moves only itself, which needs no such lock
+        # (cgroup_procs_write_start). With a single thread, that is the process.
+        for d in self._dirs():
+            self._files.write(d, "tasks", "0", "tasks")
+
     def pids(self) -> list[int]:
         for controller in ("devices", "freezer", "pids", "memory"):
             if controller in self._paths:
@@ -373,42 +382,3 @@ def _cpuset_mkdir(d: str, fs: Files) -> None:
         for name in ("cpuset.cpus", "cpuset.mems"):
             if files.exists(level, name) and not files.read(level, name):
                 fs.write(level, name, files.read(parent, name), "linux.cgroupsPath")
-
-
-# Preferred hierarchies for prime_migration: small ones, present on every v1 host.
-_PRIME_ORDER = ("pids", "freezer", "devices", "memory")
-
-
-def prime_migration(root: str | None = None) -> int:
-    """Start the wait that the next cgroup v1 move would pay, and do not wait for it.
-
-    Every move of a process between v1 cgroups takes the kernel's global
-    cgroup_threadgroup_rwsem for writing, and the first writer of a burst
-    waits for an RCU grace period (5-30 ms on this machine kind); writers in
-    the next few milliseconds after it do not. A forked child that moves
-    itself into the cgroup it is already in (a no-op move, still a writer)
-    starts that wait at once, so that the caller's real move, made a few
-    milliseconds later after other work, finds it over. Returns the child's
-    pid (the caller's subreaper or init reaps it), or 0 when nothing was started.
-    """
-    from skiff.cgroups import paths
-
-    try:
-        own = paths.read_own_cgroups()
-        mounts = paths.v1_hierarchies(root or paths.DEFAULT_ROOT)
-    except OSError:
-        return 0
-    name = next((n for n in (*_PRIME_ORDER, *mounts) if n in mounts and n in own), None)
-    if name is None:
-        return 0
-    procs = os.path.join(mounts[name], own[name].lstrip("/"), "cgroup.procs")
-    pid = os.fork()
-    if pid == 0:
-        code = 1  # only a test looks: the move is a hint, its failure harmless
-        try:
-            fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
-            os.write(fd, str(os.getpid()).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    return pid

@@ -142,6 +142,9 @@ class V2Manager:
     def add(self, pid: int) -> None:
         self._files.write(self._path, "cgroup.procs", str(pid), "cgroup.procs")
 
+    def join(self) -> None:
+        self._files.write(self._path, "cgroup.procs", "0", "cgroup.procs")
+
     def pids(self) -> list[int]:
         return files.procs(self._path)
 

@@ -131,7 +131,7 @@ def _fork_stages(
 ) -> tuple[int, int]:
     from skiff.runtime.init import InitArgs, preload, stage1
     from skiff.runtime.state import process_start_time
-    from skiff.runtime.sync import Channel, gone
+    from skiff.runtime.sync import Channel
 
     preload(config)
     program = None
@@ -143,20 +143,10 @@ def _fork_stages(
         cache = seccomp_cache(os.path.dirname(state.dir))
         program = program_for(config.linux.seccomp, cache, state.seccomp_key)
     state.namespaces = [ns.type for ns in config.linux.namespaces]
-    # A new cgroup namespace takes its root from the cgroup of the process that
-    # unshares it, and a user namespace's mapping is a step of its own: then
-    # stage 1 joins the cgroup before it goes on. Otherwise init joins it while
-    # it mounts the rootfs: the first cgroup v1 move of a burst waits for an RCU
-    # grace period (10-15 ms here), which then overlaps init's work. Init waits
-    # for "hooks-done" before pivot_root, and that comes after the move; its
-    # cgroup mount shows the cgroup it is joining (cgroup_dirs).
-    early = bool(
-        cgroup.version != 1 or config.linux.namespace("user") or _new_namespace(config, "cgroup")
-    )
     parent, child = Channel.pair()
     fifo = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    joining = None if early else cgroup.paths()
-    args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds, program, joining)
+    # Stage 1 joins the cgroup itself (init.stage1 says why), so init is born in it.
+    args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds, program, cgroup)
     stage1_pid = os.fork()
     if stage1_pid == 0:
         parent.close()
@@ -165,8 +155,6 @@ def _fork_stages(
     os.close(fifo)
     state.pid = stage1_pid  # so that _undo can find it until init is known
     try:
-        if early:
-            cgroup.add(stage1_pid)
         parent.send("go")
         msg = parent.recv("userns", "pid")
         if msg["type"] == "userns":
@@ -176,13 +164,6 @@ def _fork_stages(
         init_pid = msg["pid"]
         assert isinstance(init_pid, int)
         state.pid = init_pid
-        if not early:
-            try:
-                cgroup.add(init_pid)
-            except BaseException as e:
-                if gone(e):
-                    parent.recv("hooks")  # init failed and left: its error is on the channel
-                raise
         os.waitpid(stage1_pid, 0)
         state.pid_start = process_start_time(init_pid) or 0
         state.save()
@@ -207,11 +188,6 @@ def _fork_stages(
 
 # "@" is not allowed in a container id, so no container can have this name.
 SECCOMP_CACHE = "@seccomp"
-
-
-def _new_namespace(config: RuntimeConfig, kind: str) -> bool:
-    ns = config.linux.namespace(kind)
-    return ns is not None and not ns.path
 
 
 def seccomp_cache(root: str) -> str:

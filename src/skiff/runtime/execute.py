@@ -1,29 +1,31 @@
 """`exec`: run another process inside a running container.
 
-exec (host)                    joiner (child)                 process (grandchild)
-───────────                    ──────────────                 ────────────────────
-              ──go───────────▶ setns into the container's
-                               namespaces (user first,
-                               mount last) ─fork───────────▶ (waits for the pid)
-                   ◀──pid───── report its host pid, exit      session, console,
-cgroup add(process)                                           cwd, binary, rlimits
-                   ──joined──────────────────────────────────▶ identity, seccomp,
-                   ◀───────────────────────────────────error  execve (an error only
-                                                               on failure; a clean
-                                                               exec closes the channel)
+With --detach (how the shim runs it), the runtime itself is the starter:
 
-The process joins the container's cgroup while it prepares itself: the first
-cgroup v1 move of a burst waits for an RCU grace period, which then overlaps
-that work instead of coming before it. It cannot run the user's program before
-"joined".
+exec (host, then starter)                               process (child)
+─────────────────────────                               ───────────────
+join the container's cgroup, then its namespaces
+but user and mount (pid: for children only) ─fork────▶ join mount, then user;
+                                                        session, console, cwd,
+                                                        binary, rlimits, identity,
+                   ◀───────────────────────────error─── seccomp, execve (an error
+write the pid file                                      only on failure; a clean
+                                                        exec closes the channel)
+
+In the foreground, a forked starter does the same and reports the process's
+host pid, so that exec itself stays outside the container to wait for it.
+
+The process is born in the container's cgroup and in its pid namespace, so it
+never runs outside them. The starter keeps the host's mount namespace and user
+namespace: it still writes the pid file and the log on the host's paths, as
+the host's root. Its own cgroup move names no pid (CgroupManager.join), so on
+v1 it does not wait for the RCU grace period that a move by pid waits for.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
 
 from skiff.errors import Conflict, InvalidArgument
@@ -35,6 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
+    from skiff.cgroups.manager import CgroupManager
     from skiff.oci.runtime_spec import Process, RuntimeConfig, Seccomp
     from skiff.runtime.seccomp import Program
     from skiff.runtime.sync import Channel
@@ -50,6 +53,10 @@ NS_FILES = (
     ("time", "time"),
     ("mount", "mnt"),
 )
+# Joined by the process itself, in this order: the starter keeps the host's
+# paths and its rights on them. As root of the host's user namespace it may
+# join the container's mount namespace before its user namespace.
+LATE_NAMESPACES = ("mount", "user")
 
 
 class ExecOptions:
@@ -93,17 +100,12 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
         wait_foreground,
     )
     from skiff.runtime.state import write_atomic
-    from skiff.runtime.sync import Channel, gone
 
     state = ContainerState.load(root, container_id)
     status = state.status()
     if not st.can_exec(status):
         raise Conflict(f"cannot exec in a container that is {status}: {container_id}")
     cgroup = _cgroup(state)
-    if cgroup is not None and cgroup.version == 1:
-        from skiff.cgroups.v1 import prime_migration
-
-        prime_migration()  # over by the time the process joins the cgroup, below
     kinds, seccomp, program = _confinement(root, state)
     ours: socket.socket | None = None
     theirs: socket.socket | None = None
@@ -114,8 +116,6 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
             raise InvalidArgument("cannot allocate a tty when detached without --console-socket")
         else:
             ours, theirs = console_pair()
-    if not opts.detach:
-        become_subreaper()
     ns_fds = []
     for kind, name in NS_FILES:
         if kind in kinds:
@@ -125,49 +125,106 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
     from skiff.runtime.init import preload_process
 
     preload_process(process.terminal, filtered=seccomp is not None or program is not None)
-    parent, child = Channel.pair()
-    joiner = os.fork()
-    if joiner == 0:
-        parent.close()
-        if ours is not None:
-            ours.close()
-        _joiner(child, ns_fds, process, seccomp, theirs, opts.preserve_fds, program)
-    child.close()
-    for _, fd in ns_fds:
-        os.close(fd)
-    if theirs is not None:
-        theirs.close()
-    try:
-        parent.send("go")
-        pid = parent.recv("pid")["pid"]
-        assert isinstance(pid, int)
-        try:
-            if cgroup is not None:
-                cgroup.add(pid)
-        except BaseException as e:
-            if gone(e):
-                parent.recv("joined")  # it failed and left: its error is on the channel
-            os.kill(pid, signal.SIGKILL)  # it must not run outside the container's cgroup
-            raise
-        with contextlib.suppress(OSError):  # gone already: its error is on the channel
-            parent.send("joined")
-        os.waitpid(joiner, 0)
-        master = receive_master(ours) if ours is not None else None
-        # The channel closes on a successful execve (close-on-exec).
-        try:
-            parent.recv()
-        except Exception as e:
-            from skiff.runtime.sync import ProtocolError
-
-            if not isinstance(e, ProtocolError):
-                raise
-    finally:
-        parent.close()
+    start = _Start(cgroup, ns_fds, process, seccomp, theirs, opts.preserve_fds, program)
+    if opts.detach:
+        pid = start.run()
+    else:
+        become_subreaper()
+        pid = _start_in_child(start)
+    master = receive_master(ours) if ours is not None else None
     if opts.pid_file:
         write_atomic(os.path.abspath(opts.pid_file), str(pid).encode(), 0o644)
     if opts.detach:
         return 0
     return wait_foreground(pid, master)
+
+
+class _Start:
+    """Join the container's cgroup and namespaces, fork the process, wait until it
+    has exec'd (or report why it could not), and return its host pid."""
+
+    __slots__ = ("cgroup", "console", "ns_fds", "preserve_fds", "process", "program", "seccomp")
+
+    def __init__(
+        self,
+        cgroup: CgroupManager | None,
+        ns_fds: list[tuple[str, int]],
+        process: Process,
+        seccomp: Seccomp | None,
+        console: socket.socket | None,
+        preserve_fds: int,
+        program: Program | None,
+    ) -> None:
+        self.cgroup = cgroup
+        self.ns_fds = ns_fds
+        self.process = process
+        self.seccomp = seccomp
+        self.console = console
+        self.preserve_fds = preserve_fds
+        self.program = program
+
+    def run(self) -> int:
+        from skiff.linux import syscalls as sc
+        from skiff.runtime.init import NS_FLAGS
+        from skiff.runtime.sync import Channel, ProtocolError
+
+        if self.cgroup is not None:
+            self.cgroup.join()
+        late = []
+        for kind, fd in self.ns_fds:
+            if kind in LATE_NAMESPACES:
+                late.append((kind, fd))
+            else:
+                sc.setns(fd, NS_FLAGS[kind])
+                os.close(fd)
+        late.sort(key=lambda item: LATE_NAMESPACES.index(item[0]))
+        parent, child = Channel.pair()
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            _process(child, late, self.process, self.seccomp, self.console,
+                     self.preserve_fds, self.program)  # fmt: skip
+        child.close()
+        for _, fd in late:
+            os.close(fd)
+        if self.console is not None:
+            self.console.close()
+        try:
+            parent.recv()  # the channel closes on a successful execve (close-on-exec)
+        except ProtocolError:
+            pass
+        finally:
+            parent.close()
+        return pid
+
+
+def _start_in_child(start: _Start) -> int:
+    """start.run() in a forked starter, which reports the pid and leaves: exec
+    itself stays in its own cgroup and namespaces while it waits in the foreground."""
+    from skiff.runtime.init import _fail
+    from skiff.runtime.sync import Channel
+
+    parent, child = Channel.pair()
+    starter = os.fork()
+    if starter == 0:
+        parent.close()
+        try:
+            child.send("pid", pid=start.run())
+        except BaseException as e:
+            _fail(child, e)
+        os._exit(0)
+    child.close()
+    for _, fd in start.ns_fds:
+        os.close(fd)
+    if start.console is not None:
+        start.console.close()
+    try:
+        pid = parent.recv("pid")["pid"]
+    finally:
+        parent.close()
+        os.waitpid(starter, 0)
+    assert isinstance(pid, int)
+    return pid
 
 
 def _confinement(
@@ -205,48 +262,18 @@ def _confinement(
     return kinds, seccomp, program_for(seccomp, cache)
 
 
-def _joiner(
-    chan: Channel,
-    ns_fds: list[tuple[str, int]],
-    process: Process,
-    seccomp: Seccomp | None,
-    console: socket.socket | None,
-    preserve_fds: int,
-    program: Program | None,
-) -> None:
-    from skiff.linux import syscalls as sc
-    from skiff.runtime.init import NS_FLAGS, _fail
-
-    try:
-        chan.recv("go")
-        for kind, fd in ns_fds:
-            sc.setns(fd, NS_FLAGS[kind])
-            os.close(fd)
-        # As in create: the process waits until its pid is on the channel.
-        hold, release = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(release)
-            os.read(hold, 1)
-            os.close(hold)
-            _process(chan, process, seccomp, console, preserve_fds, program)
-        os.close(hold)
-        chan.send("pid", pid=pid)
-        os.close(release)
-    except BaseException as e:
-        _fail(chan, e)
-    os._exit(0)
-
-
 def _process(
     chan: Channel,
+    late: list[tuple[str, int]],
     process: Process,
     seccomp: Seccomp | None,
     console: socket.socket | None,
     preserve_fds: int,
     program: Program | None = None,
 ) -> None:
+    from skiff.linux import syscalls as sc
     from skiff.runtime.init import (
+        NS_FLAGS,
         _fail,
         find_executable,
         finish_and_exec,
@@ -255,8 +282,10 @@ def _process(
         setup_console,
     )
 
-    joined = False
     try:
+        for kind, fd in late:
+            sc.setns(fd, NS_FLAGS[kind])
+            os.close(fd)
         os.setsid()
         if process.terminal:
             setup_console(console, process, bind_console=False)
@@ -264,16 +293,8 @@ def _process(
         os.chdir(process.cwd)
         path = find_executable(process.args, env)
         set_rlimits(process)
-        chan.recv("joined")
-        joined = True
         finish_and_exec(process, seccomp, path, env, preserve_fds, program)
     except BaseException as e:
-        if not joined:
-            # Take "joined" before leaving: a message left unread when this end
-            # closes makes the parent's next read fail with ECONNRESET instead
-            # of returning the error below.
-            with contextlib.suppress(Exception):
-                chan.recv("joined")
         _fail(chan, e)
 
 

@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
 
+    from skiff.cgroups.manager import CgroupManager
     from skiff.oci.runtime_spec import Process, RuntimeConfig, Seccomp
     from skiff.runtime.seccomp import Program
     from skiff.runtime.sync import Channel
@@ -46,7 +47,7 @@ class InitArgs:
     """What the forked stages need, gathered by `create` before forking."""
 
     __slots__ = (
-        "bundle", "cgroup_dirs", "config", "console", "fifo", "preserve_fds", "rootfs", "seccomp",
+        "bundle", "cgroup", "config", "console", "fifo", "preserve_fds", "rootfs", "seccomp",
     )  # fmt: skip
 
     def __init__(
@@ -58,7 +59,7 @@ class InitArgs:
         console: socket.socket | None,
         preserve_fds: int,
         seccomp: Program | None = None,
-        cgroup_dirs: dict[str, str] | None = None,
+        cgroup: CgroupManager | None = None,
     ) -> None:
         self.config = config
         self.bundle = bundle
@@ -69,8 +70,8 @@ class InitArgs:
         self.console = console
         self.preserve_fds = preserve_fds
         self.seccomp = seccomp  # the config's filter, compiled before forking
-        # Set when create moves init into its (v1) cgroup while init mounts.
-        self.cgroup_dirs = cgroup_dirs
+        # Stage 1 joins it first thing, so init is born in it.
+        self.cgroup = cgroup
 
 
 def _fail(chan: Channel, e: BaseException) -> None:
@@ -91,6 +92,12 @@ def _describe(e: BaseException) -> str:
 def stage1(chan: Channel, args: InitArgs) -> None:
     try:
         chan.recv("go")
+        if args.cgroup is not None:
+            # Before any namespace: a new cgroup namespace is rooted at the
+            # cgroup of whoever unshares it, and in a new user namespace the
+            # host's cgroup files are out of reach. On v1 the join waits for
+            # no RCU grace period, where create's move of a pid would.
+            args.cgroup.join()
         linux = args.config.linux
         joined = {
             ns.type: os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -151,9 +158,7 @@ def init(chan: Channel, args: InitArgs) -> None:
         from skiff.runtime import rootfs
 
         mounter = sc.Syscalls()
-        rootfs.prepare_rootfs(
-            config, args.rootfs, mounter, bundle=args.bundle, cgroup_dirs=args.cgroup_dirs
-        )
+        rootfs.prepare_rootfs(config, args.rootfs, mounter, bundle=args.bundle)
         write_sysctls(config.linux.sysctl, args.rootfs)
 
         chan.send("hooks")

@@ -383,13 +383,9 @@ class CgroupBind:
         return f"CgroupBind({self.name!r}, {self.source!r})"
 
 
-def cgroup_v1_binds(
-    proc_cgroup: str, mountinfo: str, joining: dict[str, str] | None = None
-) -> list[CgroupBind]:
+def cgroup_v1_binds(proc_cgroup: str, mountinfo: str) -> list[CgroupBind]:
     """This process's directory in every v1 hierarchy (runc's getCgroupMounts).
 
-    `joining` maps controllers to the directories (under the host's mounts) of
-    the cgroup this process is about to be moved into: those are shown instead.
     The cgroup2 "unified" mount of a hybrid host is left out, as runc does.
     """
     own = parse_proc_cgroup(proc_cgroup)
@@ -402,10 +398,6 @@ def cgroup_v1_binds(
         if not subsystems or subsystems in seen:
             continue
         seen.add(subsystems)
-        if joining and subsystems[0] in joining:
-            source = joining[subsystems[0]]
-            binds.append(CgroupBind(os.path.basename(m.mountpoint), source, list(subsystems)))
-            continue
         rel = os.path.relpath(own[subsystems[0]], m.root)
         if rel == "." or rel.startswith(".."):
             source = m.mountpoint
@@ -525,21 +517,15 @@ def _mount_fs(sys: Syscalls, rootfs: str, dest: str, m: Mount, opts: MountOption
 class _Setup:
     """What every mount of one prepare_rootfs call needs to know."""
 
-    __slots__ = ("bundle", "cgroup_dirs", "config", "infos", "mountinfo", "rootfs", "sys")
+    __slots__ = ("bundle", "config", "infos", "mountinfo", "rootfs", "sys")
 
     def __init__(
-        self,
-        sys: Syscalls,
-        config: RuntimeConfig,
-        rootfs: str,
-        bundle: str | None,
-        cgroup_dirs: dict[str, str] | None = None,
+        self, sys: Syscalls, config: RuntimeConfig, rootfs: str, bundle: str | None
     ) -> None:
         self.sys = sys
         self.config = config
         self.rootfs = rootfs
         self.bundle = bundle
-        self.cgroup_dirs = cgroup_dirs
         self.mountinfo = sys.read_proc_self("mountinfo")
         self.infos = parse_mountinfo(self.mountinfo)
 
@@ -573,7 +559,7 @@ def _mount_cgroup(setup: _Setup, dest: str, opts: MountOptions) -> None:
         return
     _mount_at(sys, "tmpfs", path, "tmpfs", _DEFAULT_MOUNT_FLAGS, data="mode=755")
     _propagate(sys, path, opts.propagation)
-    binds = cgroup_v1_binds(proc_cgroup, setup.mountinfo, setup.cgroup_dirs)
+    binds = cgroup_v1_binds(proc_cgroup, setup.mountinfo)
     for b in binds:
         sub = dest.rstrip("/") + "/" + b.name
         if cgroupns:
@@ -740,27 +726,24 @@ def prepare_rootfs(
     console_slave: str | None = None,
     *,
     bundle: str | None = None,
-    cgroup_dirs: dict[str, str] | None = None,
 ) -> None:
     """Mount everything under `rootfs`, still seeing the host (see the module docstring).
 
     `bundle` resolves relative bind sources; without it they are an error.
-    `cgroup_dirs`: the v1 cgroup this process is being moved into (by create,
-    while this runs), to show at a cgroup mount instead of the one it is in.
     """
     rootfs = os.path.realpath(rootfs)
     if shares_host_mounts(config):
         # Without a mount namespace of its own (runc allows it) the container's
         # mounts land in the host's namespace: leave the host's propagation
         # alone; `delete` unmounts what was made under the rootfs.
-        setup = _Setup(sys, config, rootfs, bundle, cgroup_dirs)
+        setup = _Setup(sys, config, rootfs, bundle)
     else:
         prop = config.linux.rootfs_propagation
         # rslave by default: host mounts still reach us, ours never reach the host.
         root_flags = PROPAGATION_FLAGS[prop] if prop else MS_SLAVE | MS_REC
         _sys_mount(sys, "rootfsPropagation", None, "/", root_flags)
         # Read after the change above: "shared:" below must be what pivot_root will see.
-        setup = _Setup(sys, config, rootfs, bundle, cgroup_dirs)
+        setup = _Setup(sys, config, rootfs, bundle)
         parent = _mount_containing(rootfs, setup.infos)
         if parent is not None and any(f.startswith("shared:") for f in parent.optional):
             # pivot_root refuses a new root whose parent mount is shared.

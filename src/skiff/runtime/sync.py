@@ -7,24 +7,24 @@ that into ChildError.
 
     create (host)                 stage-1 (child)              init (grandchild)
     ─────────────                 ───────────────              ─────────────────
-    [cgroup add(stage-1)] ─go───▶ join namespaces by path
+                          ─go───▶ join the cgroup, then
+                                  namespaces by path
                         ◀─userns─ unshare(user)                (only with a new
     write uid/gid maps ─mapped──▶ become root in it             user namespace)
                                   unshare(the rest) ─fork────▶ (waits on a pipe
                         ◀──pid─── report init's host pid, ───▶  until stage-1
                                   release init, exit            has said "pid")
-    [cgroup add(init)]                                          hostname, mounts,
+                                                                hostname, mounts,
                                                                 devices, sysctls
                         ◀─────────────────────────────hooks─── ask for hooks
     run prestart and createRuntime hooks
-
-Stage-1 joins the cgroup before "go" when it makes a user or cgroup namespace;
-otherwise init joins it after "pid", while it mounts (create.py says why).
                         ──hooks-done (state)─────────────────▶ createContainer hooks,
                                                                 pivot_root, console,
                                                                 look up the binary
                         ◀─────────────────────────────ready─── wait on exec.fifo
     record state, exit                                          (until `start`)
+
+init is born in the container's cgroup: stage-1 joined it (init.stage1 says why).
 """
 
 from __future__ import annotations

@@ -131,6 +131,27 @@ def _check_user_namespace(runtime: Runtime) -> None:
     assert mapping.split() == ["0", "100000", "65536"]
     assert uid == "0"
 
+    # exec joins the user namespace last, after the mount namespace, in the
+    # foreground and detached (its pid file is written on the host's side).
+    bundle = runtime.bundle("userns-exec", ["sleep", "60"])
+    runtime.edit(bundle, edit)
+    runtime("run", "--detach", "--bundle", bundle, "userns-exec")
+    script = (
+        "cat /proc/self/uid_map; id -u; cat /proc/self/cgroup | md5sum; cat /proc/1/cgroup | md5sum"
+    )
+    out = runtime("exec", "userns-exec", "sh", "-c", script).stdout
+    mapping, uid, own_cgroup, init_cgroup = out.splitlines()
+    assert mapping.split() == ["0", "100000", "65536"]
+    assert uid == "0"
+    assert own_cgroup == init_cgroup
+    with tempfile.TemporaryDirectory() as d:
+        pid_file = Path(d, "exec.pid")
+        runtime("exec", "--detach", "--pid-file", str(pid_file), "userns-exec", "sleep", "30")
+        pid = int(pid_file.read_text())
+    with open(f"/proc/{pid}/uid_map") as f:
+        assert f.read().split() == ["0", "100000", "65536"]
+    runtime("delete", "--force", "userns-exec")
+
 
 def test_cgroup_limits_are_written(runtime: Runtime) -> None:
     bundle = runtime.bundle("cg", ["sleep", "60"])

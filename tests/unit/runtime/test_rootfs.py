@@ -277,25 +277,6 @@ def test_cgroup_v1_binds_from_host_layout() -> None:
     ]
 
 
-def test_cgroup_v1_binds_show_the_cgroup_being_joined() -> None:
-    """create moves init into the container's cgroup while init mounts: the
-    hierarchies it is joining show the container's directories, the others
-    what /proc/self/cgroup says."""
-    joining = {
-        "cpu": "/sys/fs/cgroup/cpu/skiff/c2",
-        "cpuacct": "/sys/fs/cgroup/cpuacct/skiff/c2",
-        "memory": "/sys/fs/cgroup/memory/skiff/c2",
-    }
-    binds = cgroup_v1_binds(HOST_CGROUP, HOST_MOUNTINFO, joining)
-    assert [(b.name, b.source) for b in binds] == [
-        ("cpu", "/sys/fs/cgroup/cpu/skiff/c2"),
-        ("cpuacct", "/sys/fs/cgroup/cpuacct/skiff/c2"),
-        ("memory", "/sys/fs/cgroup/memory/skiff/c2"),
-        ("systemd", "/sys/fs/cgroup/systemd"),
-        ("net_cls,net_prio", "/sys/fs/cgroup/net_cls,net_prio/box"),
-    ]
-
-
 def test_cgroup_with_cgroupns_mounts_hierarchies(rootfs: str) -> None:
     config = make_config(
         mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}],
