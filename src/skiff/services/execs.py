@@ -33,6 +33,7 @@ from skiff.services.core import ContainerCore, is_running
 from skiff.shim import protocol as p
 
 KEEP_FINISHED = 256
+KEEP_BASES = 256  # containers whose parsed config.json process is kept
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ class ExecService:
     def __init__(self, core: ContainerCore) -> None:
         self._core = core
         self._execs: dict[str, ExecRecord] = {}
+        # container id -> (config.json's mtime and size, its process object)
+        self._bases: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
 
     # --- create / inspect ------------------------------------------------------------
 
@@ -163,7 +166,13 @@ class ExecService:
         config = record.config
         use_tty = config.tty if tty is None else tty or config.tty
         try:
-            process = await asyncio.to_thread(build_process, c, config, use_tty, console_size)
+            base = self._process_base(c)
+            if config.user or c.config.get("User"):  # reads the rootfs's passwd and group
+                process = await asyncio.to_thread(
+                    build_process, c, config, use_tty, console_size, base
+                )
+            else:
+                process = build_process(c, config, use_tty, console_size, base)
             shim = self._core.shim(c)
             with_stdin = bool(io is not None and config.attach_stdin)
             result = await shim.exec(record.id, process, stdin=with_stdin, attach=io is not None)
@@ -248,6 +257,27 @@ class ExecService:
         c = self._core.get(record.container_id)
         await self._core.shim(c).resize(height, width, exec_id=record.id)
 
+    def _process_base(self, c: Any) -> dict[str, Any]:
+        """The container's OCI process (config.json's), parsed once while the file
+        is unchanged: an exec needs it, and parsing a spec is most of a millisecond."""
+        path = os.path.join(c.dir, "config.json")
+        try:
+            st = os.stat(path)
+            stamp = (st.st_mtime_ns, st.st_size)
+            cached = self._bases.get(c.id)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            with open(path, "rb") as f:
+                spec = json.loads(f.read())
+            base: dict[str, Any] = dict(spec.get("process") or {})
+        except (OSError, ValueError, AttributeError):
+            return {}
+        self._bases.pop(c.id, None)
+        self._bases[c.id] = (stamp, base)
+        while len(self._bases) > KEEP_BASES:
+            del self._bases[next(iter(self._bases))]
+        return base
+
     def _forget_old(self) -> None:
         finished = [k for k, r in self._execs.items() if r.started and not r.running]
         for key in finished[: max(0, len(finished) - KEEP_FINISHED)]:
@@ -269,15 +299,13 @@ def start_error_message(message: str) -> str:
 
 
 def build_process(
-    c: Any, config: ExecConfig, tty: bool, console_size: tuple[int, int] | None = None
+    c: Any,
+    config: ExecConfig,
+    tty: bool,
+    console_size: tuple[int, int] | None,
+    base: dict[str, Any],
 ) -> dict[str, object]:
-    """The container's OCI process with the exec's settings."""
-    try:
-        with open(os.path.join(c.dir, "config.json"), "rb") as f:
-            spec = json.loads(f.read())
-        base: dict[str, Any] = dict(spec.get("process") or {})
-    except (OSError, ValueError):
-        base = {}
+    """The container's OCI process (`base`, not changed) with the exec's settings."""
     env = list(base.get("env") or [])
     for item in config.env:
         key = item.split("=", 1)[0]

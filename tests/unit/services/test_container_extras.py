@@ -98,11 +98,13 @@ def test_exec_refused_on_stopped_and_unknown(core: FakeCore) -> None:
 
 def test_build_process_and_users(core: FakeCore) -> None:
     c = core.get("web")
-    proc = build_process(
-        c, ExecConfig(cmd=["id"], env=["A=2", "B=3"], working_dir="/tmp", user="nobody"), tty=True
-    )
+    config = ExecConfig(cmd=["id"], env=["A=2", "B=3"], working_dir="/tmp", user="nobody")
+    base = ExecService(core)._process_base(c)  # type: ignore[arg-type]
+    assert base["env"] == ["PATH=/bin", "A=1"]
+    proc = build_process(c, config, True, None, base)
+    assert base["env"] == ["PATH=/bin", "A=1"]  # the cached process is not changed
     assert proc["args"] == ["id"]
-    assert proc["env"] == ["PATH=/bin", "A=2", "B=3"]
+    assert proc["env"] == ["PATH=/bin", "A=2", "B=3"]  # a later value of A wins
     assert (proc["cwd"], proc["terminal"]) == ("/tmp", True)
     assert proc["user"] == {"uid": 65534, "gid": 65534, "additionalGids": [50]}
     assert resolve_user(c.rootfs, "1000:50") == {"uid": 1000, "gid": 50}
