@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -149,10 +150,14 @@ def test_exec_output_exit_code_stdin_tty_and_detached(shims: ShimEnv) -> None:
     out, _ = tty.output()
     assert b"/dev/pts/" in out
 
-    pid = shim.exec("bg", shims.process("e", ["sh", "-c", "sleep 0.2; exit 4"]), attach=False)
+    # Detached: it runs until the test signals it (by the pid the shim gave).
+    script = 'trap "exit 4" TERM; while :; do sleep 0.05; done'
+    pid = shim.exec("bg", shims.process("e", ["sh", "-c", script]), attach=False)
     assert isinstance(pid, int)
     assert pid > 0
     assert shim.exec_state("bg").running
+    _wait_for_handler(pid, signal.SIGTERM)  # the trap is set: TERM now makes it exit 4
+    os.kill(pid, signal.SIGTERM)
     assert shim.wait_exec("bg").exit_code == 4
 
     missing = shims.process("e", ["no-such-program"])
@@ -160,6 +165,17 @@ def test_exec_output_exit_code_stdin_tty_and_detached(shims: ShimEnv) -> None:
         shim.exec("missing", missing)
     # Exec output is not the container's log.
     assert list(read_logs(str(shims.base / "e" / "log.json"))) == []
+
+
+def _wait_for_handler(pid: int, sig: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(f"/proc/{pid}/status") as f:
+            caught = next(line for line in f if line.startswith("SigCgt:")).split()[1]
+        if int(caught, 16) & (1 << (sig - 1)):
+            return
+        assert time.monotonic() < deadline, f"{pid} set no handler for {sig}"
+        time.sleep(0.01)
 
 
 def test_kill_wait_and_the_exit_file(shims: ShimEnv) -> None:
