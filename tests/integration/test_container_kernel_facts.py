@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_containers import DOCKER, Daemon, busybox_daemon, dk
+from tests.integration.test_containers import DOCKER, Daemon, _mounts_under, busybox_daemon, dk
 
 needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
 pytestmark = [
@@ -147,6 +147,21 @@ def test_container_modes_join_at_start(daemon: Daemon) -> None:
     donor, joined = _pid(daemon, "donor"), _pid(daemon, "joiner")
     for kind in ("net", "pid", "ipc"):
         assert _ns(joined, kind) == _ns(donor, kind), kind
+    # POSIX shared memory is shared too: /dev/shm is the donor's (its ShmPath in dockerd),
+    # through a joiner as well, and a shareable donor's is a tmpfs of --shm-size.
+    ok(dk(daemon, "exec", "donor", "sh", "-c", "echo shared > /dev/shm/note"))
+    assert ok(dk(daemon, "exec", "joiner", "cat", "/dev/shm/note")) == "shared\n"
+    second = dk(
+        daemon, "run", "--rm", "--ipc", "container:joiner", "busybox", "cat", "/dev/shm/note"
+    )
+    assert ok(second) == "shared\n"
+    size = ok(dk(daemon, "inspect", "--format", "{{.HostConfig.ShmSize}}", "donor"))
+    assert size.strip() == str(64 * 1024 * 1024)  # dockerd's default, as inspect shows it
+    sized = ["--ipc", "shareable", "--shm-size", "8m", "busybox", "df", "-k", "/dev/shm"]
+    assert ok(dk(daemon, "run", "--rm", *sized)).splitlines()[1].split()[1] == "8192"
+    for name in ("joiner", "donor"):
+        ok(dk(daemon, "rm", "-f", name))
+    assert not [m for m in _mounts_under(daemon.data) if m.endswith("/shm")]
 
 
 def test_container_mode_errors_at_start(daemon: Daemon) -> None:

@@ -158,6 +158,11 @@ def test_exit_codes(daemon: Daemon) -> None:
     assert state["Status"] == "created"
     assert dk(daemon, "rm", "c127", "c126").returncode == 0
     assert not [m for m in _mounts_under(daemon.data) if "/containers/" in m]
+    # --rm: the docker CLI waits for the daemon to remove a container whose
+    # start failed (dockerd does; it used to hang here).
+    gone = dk(daemon, "run", "--rm", "--name", "rm127", "busybox", "nosuchcmd", timeout=30)
+    assert gone.returncode == 127, gone.stderr
+    assert dk(daemon, "ps", "-aq", "--filter", "name=rm127").stdout == ""
 
 
 @needs_docker

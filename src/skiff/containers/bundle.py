@@ -15,6 +15,7 @@ from typing import Any
 
 from skiff.errors import InvalidArgument
 from skiff.oci.image import ImageConfig
+from skiff.services.container_types import DEFAULT_SHM_SIZE
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -81,6 +82,7 @@ def merge_config(
     host_config.setdefault("NetworkMode", "default")
     # dockerd fills in its default IPC mode at create, and inspect shows it.
     host_config["IpcMode"] = host_config.get("IpcMode") or "private"
+    host_config["ShmSize"] = host_config.get("ShmSize") or DEFAULT_SHM_SIZE
     host_config.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     host_config.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
     return config, host_config, argv[0], argv[1:]

@@ -41,7 +41,7 @@ from skiff.containers.store import ContainerStore
 from skiff.errors import Conflict, InvalidArgument, NotFound, NotModified, SkiffError
 from skiff.images.service import ImageService, NoSuchImage
 from skiff.oci import reference as refs
-from skiff.services.container_types import ContainerCreate
+from skiff.services.container_types import DEFAULT_SHM_SIZE, ContainerCreate
 from skiff.services.events import Event
 from skiff.services.images import Image, ImageUser
 from skiff.services.system import SystemInfo
@@ -172,6 +172,19 @@ class Container:
     @property
     def log_path(self) -> str:
         return self.dir + "/log.json"
+
+    @property
+    def shm_dir(self) -> str:
+        """The host folder at its /dev/shm when the IPC namespace is shared."""
+        return self.dir + "/shm"
+
+    @property
+    def ipc_mode(self) -> str:
+        return str(self.host_config.get("IpcMode") or "private")
+
+    @property
+    def shares_shm(self) -> bool:
+        return self.ipc_mode == "shareable" or self.ipc_mode.startswith("container:")
 
     # --- typed reads of the Docker objects
 
@@ -719,6 +732,7 @@ class ContainerService:
             volumes=volumes,
             namespaces=namespaces,
             hostname=c.hostname,
+            shm_path=c.shm_dir if c.shares_shm else "",
         )
 
     def _discard(self, c: Container) -> None:
@@ -762,6 +776,8 @@ class ContainerService:
             if prepared[1]:
                 plug = asyncio.ensure_future(asyncio.to_thread(self.network.plug, c))
             await asyncio.to_thread(self._join_namespaces, c)
+            if c.shares_shm:
+                await asyncio.to_thread(self._mount_shm, c)
             shim = self.shim(c)
             with contextlib.suppress(ShimGone, SkiffError):
                 await shim.shutdown()  # a stopped shim of an earlier run
@@ -789,6 +805,10 @@ class ContainerService:
                 with contextlib.suppress(BaseException):
                     await plug
             await self._start_failed(c, e)
+            if c.auto_remove and isinstance(e, Exception):
+                # As dockerd does: `docker run --rm` waits for the removal.
+                with contextlib.suppress(SkiffError, OSError):
+                    await self._remove(c, volumes=True)
             raise _start_error(e) from None
         c.state = State(
             status=RUNNING,
@@ -848,7 +868,7 @@ class ContainerService:
             raise Conflict(
                 f"{prefix}container {donor.id} is restarting, wait until the container is running"
             )
-        donor_ipc = str(donor.host_config.get("IpcMode") or "private")
+        donor_ipc = donor.ipc_mode
         # Shareable, host, or itself a joiner: what dockerd's ShmPath check lets through.
         if kind == "ipc" and donor_ipc not in ("shareable", "host") and ":" not in donor_ipc:
             raise Conflict(
@@ -879,11 +899,33 @@ class ContainerService:
         mount_all(self.images.snapshotter.mounts(c.snapshot_key), c.rootfs)
 
     def _unmount(self, c: Container) -> None:
-        if os.path.ismount(c.rootfs):
-            try:
-                unmount(c.rootfs)
-            except OSError:
-                unmount(c.rootfs, detach=True)
+        for target in (c.shm_dir, c.rootfs):
+            if os.path.ismount(target):
+                try:
+                    unmount(target)
+                except OSError:
+                    unmount(target, detach=True)
+
+    def _mount_shm(self, c: Container) -> None:
+        """Blocking: the host folder bound at /dev/shm of a container whose IPC
+        namespace is shared (dockerd's ShmPath): with --ipc shareable a tmpfs of
+        --shm-size, made at each start; with --ipc container:X the donor's /dev/shm,
+        found at each start as its namespace is."""
+        from skiff.snapshots.types import Mount
+
+        target = c.shm_dir
+        if os.path.ismount(target):
+            unmount(target, detach=True)  # left by a run that did not end cleanly
+        os.makedirs(target, mode=0o700, exist_ok=True)
+        mode = c.ipc_mode
+        if mode == "shareable":
+            size = int(c.host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
+            options = ("nosuid", "nodev", "noexec", "mode=1777", f"size={size}")
+            mount_all([Mount("tmpfs", "shm", options)], target)
+            return
+        donor = self._namespace_donor("ipc", mode.split(":", 1)[1])
+        source = "/dev/shm" if donor.ipc_mode == "host" else donor.shm_dir
+        mount_all([Mount("bind", source, ("rbind",))], target)
 
     async def _start_failed(self, c: Container, e: BaseException) -> None:
         """Leave nothing running or mounted; record the error as Docker does."""

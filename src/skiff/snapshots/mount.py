@@ -12,12 +12,23 @@ if TYPE_CHECKING:
     from skiff.snapshots.types import Mount
 
 MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MNT_DETACH = 0x2
 
-_FLAGS = {"ro": MS_RDONLY, "rw": 0, "bind": MS_BIND, "rbind": MS_BIND | MS_REC}
+_FLAGS = {
+    "ro": MS_RDONLY,
+    "rw": 0,
+    "bind": MS_BIND,
+    "rbind": MS_BIND | MS_REC,
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+}
 
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
