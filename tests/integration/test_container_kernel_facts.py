@@ -67,8 +67,25 @@ def test_oom_kill_is_reported(daemon: Daemon) -> None:
     s = state(daemon, "oomer")
     assert (s["OOMKilled"], s["ExitCode"], s["Status"]) == (True, 137, "exited")
     seen = actions(daemon, "oomer", since)
-    assert {"oom", "die"} <= set(seen), seen
+    assert seen.count("oom") == 1 and "die" in seen, seen  # one kill, one event
     assert seen.index("oom") < seen.index("die"), seen  # as dockerd: oom, then die
+
+
+def test_oom_kill_of_a_child_is_reported_at_once(daemon: Daemon) -> None:
+    """dockerd emits `oom` when the kernel reports it (containerd's TaskOOM), even
+    when the init goes on: here an exec'd process is killed, the container runs."""
+    since = time.time() - 1
+    ok(dk(daemon, "run", "-d", "--name", "parent", "-m", "8m", "busybox", "sleep", "300"))
+    hog = dk(daemon, "exec", "parent", "sh", "-c", "x=a; while true; do x=$x$x; done")
+    assert hog.returncode == 137, hog.stderr
+    deadline = time.monotonic() + 10
+    while "oom" not in (seen := actions(daemon, "parent", since)):
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.1)
+    assert state(daemon, "parent")["Status"] == "running"
+    ok(dk(daemon, "rm", "-f", "parent"))
+    seen = actions(daemon, "parent", since)
+    assert seen.count("oom") == 1 and seen.index("oom") < seen.index("die"), seen
 
 
 def test_sigkill_under_a_limit_is_no_oom(daemon: Daemon) -> None:

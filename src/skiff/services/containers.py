@@ -414,6 +414,9 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._monitors: dict[str, asyncio.Task[None]] = {}
+        # `oom` events: what each run has reported, and the tasks listening for more.
+        self._oom_reported: dict[str, int] = {}
+        self._oom_watchers: dict[str, asyncio.Task[None]] = {}
         # Network teardowns started when a container exited, awaited by whatever next
         # needs them done: its removal, its next start, the daemon's shutdown.
         self._teardowns: dict[str, asyncio.Task[None]] = {}
@@ -568,11 +571,10 @@ class ContainerService:
     async def close(self) -> None:
         """Daemon shutdown: stop watching; containers and their shims go on (live restore)."""
         self._closing = True
-        for task in [*self._monitors.values(), *self._restarts.values()]:
+        tasks = [*self._monitors.values(), *self._oom_watchers.values(), *self._restarts.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(
-            *self._monitors.values(), *self._restarts.values(), return_exceptions=True
-        )
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*self._teardowns.values(), return_exceptions=True)
         self.store.close()
         await asyncio.to_thread(_remove_cgroup_parent)
@@ -818,6 +820,7 @@ class ContainerService:
         )
         self.save(c)
         self.event(c, "start")
+        self._oom_reported[c.id] = 0  # a new run: every OOM from now on is news
         self._watch(c)
 
     def _join_namespaces(self, c: Container) -> None:
@@ -950,10 +953,40 @@ class ContainerService:
     # --- exits, monitor, restart policy ----------------------------------------------------
 
     def _watch(self, c: Container) -> None:
-        old = self._monitors.pop(c.id, None)
-        if old is not None and not old.done():
-            old.cancel()
-        self._monitors[c.id] = asyncio.get_running_loop().create_task(self._monitor(c))
+        loop = asyncio.get_running_loop()
+        for tasks, watch in (
+            (self._monitors, self._monitor),
+            (self._oom_watchers, self._watch_oom),
+        ):
+            old = tasks.pop(c.id, None)
+            if old is not None and not old.done():
+                old.cancel()
+            tasks[c.id] = loop.create_task(watch(c))
+
+    async def _watch_oom(self, c: Container) -> None:
+        """Docker's `oom` event as the kernel reports an OOM, while the container runs
+        (a child killed while the init goes on counts too); the shim listens."""
+        shim = self.shim(c)
+        try:
+            if c.id not in self._oom_reported:  # restored: earlier ones are not news now
+                events, stopped = await shim.oom_wait(-1)
+                self._oom_reported[c.id] = events
+            else:
+                stopped = False
+            while not stopped:
+                events, stopped = await shim.oom_wait(self._oom_reported[c.id])
+                self._report_ooms(c, events)
+        except (ShimGone, SkiffError, OSError):
+            pass
+        finally:
+            if self._oom_watchers.get(c.id) is asyncio.current_task():
+                del self._oom_watchers[c.id]
+
+    def _report_ooms(self, c: Container, events: int) -> None:
+        reported = self._oom_reported.get(c.id, 0)
+        for _ in range(events - reported):
+            self.event(c, "oom")
+        self._oom_reported[c.id] = max(reported, events)
 
     async def _monitor(self, c: Container) -> None:
         shim = self.shim(c)
@@ -976,7 +1009,13 @@ class ContainerService:
             await self._exited(c, 255, now_rfc3339())
         else:
             finished = status.finished_at or now_rfc3339()
-            await self._exited(c, status.exit_code, finished, oom_killed=status.oom_killed)
+            await self._exited(
+                c,
+                status.exit_code,
+                finished,
+                oom_killed=status.oom_killed,
+                oom_events=status.oom_events,
+            )
 
     async def _exited(
         self,
@@ -985,7 +1024,17 @@ class ContainerService:
         finished: str,
         restore: bool = False,
         oom_killed: bool = False,
+        oom_events: int = 0,
     ) -> None:
+        # The run's `oom` events not reported yet, before anything awaits: the
+        # listener stops here, so none is reported twice.
+        watcher = self._oom_watchers.pop(c.id, None)
+        if watcher is not None:
+            watcher.cancel()
+        reported = self._oom_reported.pop(c.id, 0)
+        ooms = max(0, oom_events - reported)
+        if oom_killed and not ooms and not reported:  # no listener (cgroup v2, daemon away)
+            ooms = 1
         shim = self.shim(c)
 
         async def shutdown() -> None:
@@ -1027,7 +1076,7 @@ class ContainerService:
             self._notify()
             return
         self.save(c)
-        if oom_killed:
+        for _ in range(ooms):
             # dockerd emits it when the kernel reports the kill, so before `die`.
             self.event(c, "oom")
         self.event(c, "die", exitCode=str(code))
@@ -1245,9 +1294,11 @@ class ContainerService:
             return
         c.state.status = REMOVING
         self.save(c)
-        task = self._monitors.pop(c.id, None)
-        if task is not None:
-            task.cancel()
+        for tasks in (self._monitors, self._oom_watchers):
+            task = tasks.pop(c.id, None)
+            if task is not None:
+                task.cancel()
+        self._oom_reported.pop(c.id, None)
         with contextlib.suppress(ShimGone, SkiffError, OSError):
             await self.shim(c).shutdown()
         await _all(self._network_detach(c), asyncio.to_thread(self._discard, c))

@@ -462,6 +462,14 @@ class AsyncShim:
         writer.close()
         return ExitStatus.from_dict(reply)
 
+    async def oom_wait(self, seen: int) -> tuple[int, bool]:
+        """Wait until the run has had more than `seen` OOM notifications, or has
+        ended: (notifications this run, whether it has ended)."""
+        _, writer, reply, _ = await self._open({"op": "oom-wait", "seen": seen}, None)
+        writer.close()
+        events = reply.get("events")
+        return (events if isinstance(events, int) else 0), bool(reply.get("stopped"))
+
     async def attach(
         self,
         stdin: bool = False,

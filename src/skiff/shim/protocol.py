@@ -374,9 +374,11 @@ class ExitStatus(Message):
 
     oom_killed: the kernel's OOM killer ended a process of the container during the
     run (its memory cgroup's oom_kill count grew), as Docker's State.OOMKilled.
+    oom_events: the OOM notifications the shim had during the run (cgroup v1; 0
+    where it cannot listen), each one an `oom` event in Docker.
     """
 
-    FIELDS = ("exit_code", "started_at", "finished_at", "pid", "oom_killed")
+    FIELDS = ("exit_code", "started_at", "finished_at", "pid", "oom_killed", "oom_events")
     __slots__ = FIELDS
 
     def __init__(
@@ -386,12 +388,14 @@ class ExitStatus(Message):
         finished_at: str = "",
         pid: int = 0,
         oom_killed: bool = False,
+        oom_events: int = 0,
     ) -> None:
         self.exit_code = exit_code
         self.started_at = started_at
         self.finished_at = finished_at
         self.pid = pid
         self.oom_killed = oom_killed
+        self.oom_events = oom_events
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> ExitStatus:
@@ -401,6 +405,7 @@ class ExitStatus(Message):
             finished_at=_str(doc, "finished_at", ""),
             pid=_int(doc, "pid", 0),
             oom_killed=_bool(doc, "oom_killed"),
+            oom_events=_int(doc, "oom_events", 0),
         )
 
 

@@ -193,6 +193,53 @@ class RuntimeCall(Handler):
             )
 
 
+class OomEvents(Handler):
+    """The kernel's OOM notifications for the init's v1 memory cgroup: an eventfd
+    registered through cgroup.event_control with memory.oom_control, as
+    containerd's shim listens for them. Each wake-up is one `oom` event (a read
+    takes every notification pending). Removing the cgroup signals it too, so the
+    shim stops listening before `delete`; cgroup v2 has no such file."""
+
+    def __init__(self, shim: Shim, control_file: str) -> None:
+        self.shim = shim
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            target = os.open(control_file, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                events = os.path.join(os.path.dirname(control_file), "cgroup.event_control")
+                fd = os.open(events, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, f"{efd} {target}".encode())
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(target)  # the registration holds what it needs
+        except OSError:
+            os.close(efd)
+            raise
+        self.fd = efd
+
+    def events(self) -> int:
+        return READ
+
+    def on_readable(self) -> None:
+        if self.take():
+            self.shim.oom_happened()
+
+    def take(self) -> bool:
+        """Whether a notification was pending (read now)."""
+        try:
+            return os.eventfd_read(self.fd) > 0
+        except OSError:  # nothing pending (EAGAIN)
+            return False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self.shim.loop.forget(self)
+            os.close(self.fd)
+            self.fd = -1
+
+
 # --- the shim -------------------------------------------------------------------
 
 
@@ -219,6 +266,9 @@ class Shim:
         self.oom_file = ""
         self.oom_base = 0
         self.oom_killed = False
+        self.oom_watch: OomEvents | None = None
+        self.oom_events = 0  # notifications this run
+        self.oom_waiters: list[Conn] = []
         self.busy = ""  # a runtime command in flight that changes the state
         self.children: dict[int, Callable[[int], None]] = {}
         self.orphans: dict[int, int] = {}  # reaped before we knew whose they were
@@ -479,6 +529,13 @@ class Shim:
             proc.ready_to_finish = False  # until the runtime has deleted the container
             self.oom_file = oom.counter_file(proc.pid)
             self.oom_base = oom.oom_kills(self.oom_file)
+            self.oom_events = 0
+            if self.oom_file.endswith(oom.V1_FILE):
+                try:
+                    self.oom_watch = OomEvents(self, self.oom_file)
+                    self.loop.refresh(self.oom_watch)
+                except OSError:
+                    self.oom_watch = None  # OOMs are still counted at exit
             self.init = proc
             proc.attachers, self.waiting_attachers = self.waiting_attachers, []
             for conn in proc.attachers:
@@ -567,6 +624,11 @@ class Shim:
             self.status = p.EXITING
             self.finished_at = now()
             self.oom_killed = oom.oom_kills(self.oom_file) > self.oom_base
+            watch, self.oom_watch = self.oom_watch, None
+            if watch is not None:  # before delete removes the cgroup, which signals it
+                if watch.take():
+                    self.oom_happened()
+                watch.close()
 
             def deleted(error: Exception | None) -> None:
                 proc.ready_to_finish = True
@@ -587,7 +649,9 @@ class Shim:
             for exec_id in finished[: max(0, len(finished) - KEEP_EXECS)]:
                 del self.execs[exec_id]
             return
-        status = p.ExitStatus(code, self.started_at, self.finished_at, proc.pid, self.oom_killed)
+        status = p.ExitStatus(
+            code, self.started_at, self.finished_at, proc.pid, self.oom_killed, self.oom_events
+        )
         write_atomic(self.files.path(Layout.EXIT), p.encode(status.to_dict()))
         self.last_exit = status
         self.runs += 1
@@ -601,8 +665,37 @@ class Shim:
             else:
                 still.append((conn, target))
         self.waiters = still
+        self.answer_oom_waiters()
+
+    def oom_happened(self) -> None:
+        self.oom_events += 1
+        self.answer_oom_waiters()
+
+    def op_oom_wait(self, conn: Conn, msg: dict[str, object]) -> dict[str, object] | None:
+        """Answer once the run has had more than `seen` OOM notifications, or has
+        ended: {"events": count this run, "stopped": bool}."""
+        seen = msg.get("seen")
+        if not isinstance(seen, int):
+            raise InvalidArgument("seen: expected a number")
+        if self.oom_events > seen or self.status == p.STOPPED:
+            return self.oom_reply()
+        conn.mode = "waiting"
+        self.oom_waiters.append(conn)
+        return None
+
+    def oom_reply(self) -> dict[str, object]:
+        return {"ok": True, "events": self.oom_events, "stopped": self.status == p.STOPPED}
+
+    def answer_oom_waiters(self) -> None:
+        waiters, self.oom_waiters = self.oom_waiters, []
+        reply = self.oom_reply()
+        for conn in waiters:
+            conn.mode = "request"
+            conn.reply(reply)
 
     def conn_closed(self, conn: Conn) -> None:
+        if conn in self.oom_waiters:
+            self.oom_waiters.remove(conn)
         if conn in self.waiting_attachers:
             self.waiting_attachers.remove(conn)
         self.waiters = [(c, t) for c, t in self.waiters if c is not conn]
@@ -683,6 +776,7 @@ OPS: dict[str, Callable[[Shim, Conn, dict[str, object]], dict[str, object] | Non
     "start": Shim.op_start,
     "kill": Shim.op_kill,
     "wait": Shim.op_wait,
+    "oom-wait": Shim.op_oom_wait,
     "attach": Shim.op_attach,
     "resize": Shim.op_resize,
     "close-stdin": Shim.op_close_stdin,
