@@ -67,7 +67,7 @@ def test_oom_kill_is_reported(daemon: Daemon) -> None:
     s = state(daemon, "oomer")
     assert (s["OOMKilled"], s["ExitCode"], s["Status"]) == (True, 137, "exited")
     seen = actions(daemon, "oomer", since)
-    assert seen.count("oom") == 1 and "die" in seen, seen  # one kill, one event
+    assert seen.count("oom") == 1, seen  # one kill, one event
     assert seen.index("oom") < seen.index("die"), seen  # as dockerd: oom, then die
 
 
@@ -85,7 +85,8 @@ def test_oom_kill_of_a_child_is_reported_at_once(daemon: Daemon) -> None:
     assert state(daemon, "parent")["Status"] == "running"
     ok(dk(daemon, "rm", "-f", "parent"))
     seen = actions(daemon, "parent", since)
-    assert seen.count("oom") == 1 and seen.index("oom") < seen.index("die"), seen
+    assert seen.count("oom") == 1, seen
+    assert seen.index("oom") < seen.index("die"), seen
 
 
 def test_sigkill_under_a_limit_is_no_oom(daemon: Daemon) -> None:
