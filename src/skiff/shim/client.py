@@ -78,6 +78,30 @@ def connect_unix(path: str, timeout: float | None = CALL_TIMEOUT) -> socket.sock
 # --- blocking ------------------------------------------------------------------------
 
 
+class _Frames:
+    """The frames of a stream's bytes, taken one at a time: the EXIT frame ends the
+    stream and leaves its code in `exit_code`. Stream and AsyncStream read with it."""
+
+    def __init__(self, rest: bytes) -> None:
+        self.exit_code: int | None = None
+        self._decoder = p.FrameDecoder()
+        self._frames = self._decoder.feed(rest)
+
+    def feed(self, data: bytes) -> None:
+        self._frames.extend(self._decoder.feed(data))
+
+    def __bool__(self) -> bool:
+        return bool(self._frames)
+
+    def take(self) -> tuple[int, bytes] | None:
+        """The next (STDOUT|STDERR, data) frame; None for the EXIT frame."""
+        kind, payload = self._frames.pop(0)
+        if kind == p.EXIT:
+            self.exit_code = _exit_code(payload)
+            return None
+        return kind, payload
+
+
 class Stream:
     """An attach or exec stream: frames out of the process, stdin into it."""
 
@@ -85,9 +109,11 @@ class Stream:
         self.sock = sock
         self.tty = tty
         self.pid = pid
-        self.exit_code: int | None = None
-        self._decoder = p.FrameDecoder()
-        self._frames = self._decoder.feed(rest)
+        self._frames = _Frames(rest)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._frames.exit_code
 
     def read(self) -> tuple[int, bytes] | None:
         """The next (STDOUT|STDERR, data) frame, or None at the end of the stream."""
@@ -100,12 +126,8 @@ class Stream:
                 data = b""
             if not data:
                 return None
-            self._frames = self._decoder.feed(data)
-        kind, payload = self._frames.pop(0)
-        if kind == p.EXIT:
-            self.exit_code = _exit_code(payload)
-            return None
-        return kind, payload
+            self._frames.feed(data)
+        return self._frames.take()
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         while (item := self.read()) is not None:
@@ -350,9 +372,11 @@ class AsyncStream:
         self.writer = writer
         self.tty = tty
         self.pid = pid
-        self.exit_code: int | None = None
-        self._decoder = p.FrameDecoder()
-        self._frames = self._decoder.feed(rest)
+        self._frames = _Frames(rest)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._frames.exit_code
 
     async def read(self) -> tuple[int, bytes] | None:
         while not self._frames:
@@ -362,12 +386,8 @@ class AsyncStream:
                 data = b""
             if not data:
                 return None
-            self._frames = self._decoder.feed(data)
-        kind, payload = self._frames.pop(0)
-        if kind == p.EXIT:
-            self.exit_code = _exit_code(payload)
-            return None
-        return kind, payload
+            self._frames.feed(data)
+        return self._frames.take()
 
     async def __aiter__(self) -> AsyncIterator[tuple[int, bytes]]:
         while (item := await self.read()) is not None:
