@@ -23,6 +23,10 @@ running), 10 rounds of 100, median (min-max) MiB per container:
 The shim as of 2ad6763, 5 rounds run between those: shim USS 2.11
 (2.10-2.11), counted 2.54 (2.42-2.60), used 2.36 (0.55-2.87). Docker's
 shim costs about 4 MiB per container (DESIGN.md; this bench runs no dockerd).
+A later session measured the same commit (b20ab14) at shim USS 1.70 and
+counted 2.23: the machine, not the code, moved. With the shim's OOM listener
+(505f67f), 8 rounds: shim USS 1.72-1.76, counted 2.26-2.29, used 1.90 and
+2.05 (medians of two runs; 1.60-2.19).
 
 Everything runs under a temporary folder with its own runtime --root and
 cgroup prefix, and is removed at the end.
