@@ -179,7 +179,10 @@ class _Start:
                 os.close(fd)
         late.sort(key=lambda item: LATE_NAMESPACES.index(item[0]))
         parent, child = Channel.pair()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # EAGAIN: the container's pids limit is reached, as runc's is
+            raise OSError(e.errno, f"fork: {e.strerror}") from None
         if pid == 0:
             parent.close()
             _process(child, late, self.process, self.seccomp, self.console,

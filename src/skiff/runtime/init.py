@@ -86,6 +86,8 @@ def _fail(chan: Channel, e: BaseException) -> None:
 def _describe(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         return f"{e.strerror or e}: {e.filename}"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror  # not "[Errno 11] ..."
     return str(e) or type(e).__name__
 
 

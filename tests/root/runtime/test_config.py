@@ -9,6 +9,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,33 @@ def _check_user_namespace(runtime: Runtime) -> None:
     with open(f"/proc/{pid}/uid_map") as f:
         assert f.read().split() == ["0", "100000", "65536"]
     runtime("delete", "--force", "userns-exec")
+
+
+@pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup/pids"), reason="a cgroup v1 layout")
+def test_exec_into_a_container_at_its_pids_limit_fails_cleanly(runtime: Runtime) -> None:
+    """The exec'd process is forked inside the container's cgroup (as runc's is), so
+    the pids limit applies to it: the fork's error, worded as an error, not errno."""
+    bundle = runtime.bundle("full", ["sh", "-c", "sleep 60; true"])  # two processes
+    runtime.edit(bundle, lambda c: c["linux"]["resources"].update(pids={"limit": 2}))
+    runtime("run", "-d", "--bundle", bundle, "full")
+    pid = runtime.state("full")["pid"]
+    deadline = time.monotonic() + 10
+    while len(_pids_in_cgroup(pid)) < 2:  # sh has forked sleep
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for detach in ([], ["--detach"]):
+        refused = runtime("exec", *detach, "full", "true", check=False)
+        assert refused.returncode != 0
+        assert "fork: Resource temporarily unavailable" in refused.stderr, refused.stderr
+        assert "Errno" not in refused.stderr
+    assert len(_pids_in_cgroup(pid)) == 2  # nothing of the failed execs is left in it
+    runtime("delete", "--force", "full")
+
+
+def _pids_in_cgroup(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/cgroup") as f:
+        path = next(line for line in f if ":pids:" in line).rstrip("\n").split(":", 2)[2]
+    return Path("/sys/fs/cgroup/pids", path.lstrip("/"), "cgroup.procs").read_text().split()
 
 
 def test_cgroup_limits_are_written(runtime: Runtime) -> None:

@@ -109,6 +109,8 @@ class UsageError(Exception):
 def _message(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         return f"{e.strerror}: {e.filename}"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror  # not "[Errno 11] ..."
     return str(e)
 
 
