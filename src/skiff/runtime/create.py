@@ -145,8 +145,15 @@ def _fork_stages(
     state.namespaces = [ns.type for ns in config.linux.namespaces]
     parent, child = Channel.pair()
     fifo = os.open(state.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    # Stage 1 joins the cgroup itself (init.stage1 says why), so init is born in it.
-    args = InitArgs(config, state.bundle, rootfs, fifo, console, preserve_fds, program, cgroup)
+    # The cgroup is joined by a move that names no pid (CgroupManager.join: on v1
+    # no wait for an RCU grace period, where a move by pid waits 10-30 ms). Init
+    # makes it first thing, so that it alone moves in, past a pids limit of 1 as
+    # with runc, and then unshares a new cgroup namespace; stage 1 makes it when a
+    # new user namespace would leave init without rights on the host's files.
+    stage1_joins = config.linux.namespace("user") is not None
+    args = InitArgs(
+        config, state.bundle, rootfs, fifo, console, preserve_fds, program, cgroup, stage1_joins
+    )
     stage1_pid = os.fork()
     if stage1_pid == 0:
         parent.close()

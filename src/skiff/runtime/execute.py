@@ -4,9 +4,9 @@ With --detach (how the shim runs it), the runtime itself is the starter:
 
 exec (host, then starter)                               process (child)
 ─────────────────────────                               ───────────────
-join the container's cgroup, then its namespaces
-but user and mount (pid: for children only) ─fork────▶ join mount, then user;
-                                                        session, console, cwd,
+join the container's namespaces but user and
+mount (pid: for children only) ──────────────fork────▶ join the cgroup, then mount,
+                                                        then user; session, console, cwd,
                                                         binary, rlimits, identity,
                    ◀───────────────────────────error─── seccomp, execve (an error
 write the pid file                                      only on failure; a clean
@@ -15,11 +15,13 @@ write the pid file                                      only on failure; a clean
 In the foreground, a forked starter does the same and reports the process's
 host pid, so that exec itself stays outside the container to wait for it.
 
-The process is born in the container's cgroup and in its pid namespace, so it
-never runs outside them. The starter keeps the host's mount namespace and user
-namespace: it still writes the pid file and the log on the host's paths, as
-the host's root. Its own cgroup move names no pid (CgroupManager.join), so on
-v1 it does not wait for the RCU grace period that a move by pid waits for.
+The process is born in the container's pid namespace and moves itself into
+its cgroup before anything else: a move, not a fork inside, so that a container
+at its pids limit still takes an exec, as with runc; and a move that names no
+pid (CgroupManager.join), so that on v1 it does not wait for the RCU grace
+period a move by pid waits for. The starter keeps the host's mount namespace
+and user namespace: it still writes the pid file and the log on the host's
+paths, as the host's root.
 """
 
 from __future__ import annotations
@@ -140,8 +142,9 @@ def exec_in(root: str, container_id: str, process: Process, opts: ExecOptions) -
 
 
 class _Start:
-    """Join the container's cgroup and namespaces, fork the process, wait until it
-    has exec'd (or report why it could not), and return its host pid."""
+    """Join the container's namespaces, fork the process (which joins the rest and
+    the cgroup), wait until it has exec'd (or report why it could not), and return
+    its host pid."""
 
     __slots__ = ("cgroup", "console", "ns_fds", "preserve_fds", "process", "program", "seccomp")
 
@@ -168,8 +171,6 @@ class _Start:
         from skiff.runtime.init import NS_FLAGS
         from skiff.runtime.sync import Channel, ProtocolError
 
-        if self.cgroup is not None:
-            self.cgroup.join()
         late = []
         for kind, fd in self.ns_fds:
             if kind in LATE_NAMESPACES:
@@ -181,11 +182,11 @@ class _Start:
         parent, child = Channel.pair()
         try:
             pid = os.fork()
-        except OSError as e:  # EAGAIN: the container's pids limit is reached, as runc's is
+        except OSError as e:
             raise OSError(e.errno, f"fork: {e.strerror}") from None
         if pid == 0:
             parent.close()
-            _process(child, late, self.process, self.seccomp, self.console,
+            _process(child, self.cgroup, late, self.process, self.seccomp, self.console,
                      self.preserve_fds, self.program)  # fmt: skip
         child.close()
         for _, fd in late:
@@ -267,6 +268,7 @@ def _confinement(
 
 def _process(
     chan: Channel,
+    cgroup: CgroupManager | None,
     late: list[tuple[str, int]],
     process: Process,
     seccomp: Seccomp | None,
@@ -286,6 +288,8 @@ def _process(
     )
 
     try:
+        if cgroup is not None:
+            cgroup.join()  # by the host's paths: before the mount namespace
         for kind, fd in late:
             sc.setns(fd, NS_FLAGS[kind])
             os.close(fd)

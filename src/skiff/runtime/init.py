@@ -48,6 +48,7 @@ class InitArgs:
 
     __slots__ = (
         "bundle", "cgroup", "config", "console", "fifo", "preserve_fds", "rootfs", "seccomp",
+        "stage1_joins",
     )  # fmt: skip
 
     def __init__(
@@ -60,6 +61,7 @@ class InitArgs:
         preserve_fds: int,
         seccomp: Program | None = None,
         cgroup: CgroupManager | None = None,
+        stage1_joins: bool = False,
     ) -> None:
         self.config = config
         self.bundle = bundle
@@ -70,8 +72,10 @@ class InitArgs:
         self.console = console
         self.preserve_fds = preserve_fds
         self.seccomp = seccomp  # the config's filter, compiled before forking
-        # Stage 1 joins it first thing, so init is born in it.
+        # Joined by init first thing, or by stage 1 before it unshares a user
+        # namespace (stage1_joins), and then init is born in it.
         self.cgroup = cgroup
+        self.stage1_joins = stage1_joins
 
 
 def _fail(chan: Channel, e: BaseException) -> None:
@@ -94,11 +98,7 @@ def _describe(e: BaseException) -> str:
 def stage1(chan: Channel, args: InitArgs) -> None:
     try:
         chan.recv("go")
-        if args.cgroup is not None:
-            # Before any namespace: a new cgroup namespace is rooted at the
-            # cgroup of whoever unshares it, and in a new user namespace the
-            # host's cgroup files are out of reach. On v1 the join waits for
-            # no RCU grace period, where create's move of a pid would.
+        if args.cgroup is not None and args.stage1_joins:
             args.cgroup.join()
         linux = args.config.linux
         joined = {
@@ -121,7 +121,8 @@ def stage1(chan: Channel, args: InitArgs) -> None:
                 os.close(fd)
         flags = 0
         for ns in linux.namespaces:
-            if not ns.path and ns.type != "user":
+            # A new cgroup namespace is init's own, made once it is in the cgroup.
+            if not ns.path and ns.type not in ("user", "cgroup"):
                 flags |= NS_FLAGS[ns.type]
         if flags:
             sc.unshare(flags)
@@ -149,6 +150,13 @@ def init(chan: Channel, args: InitArgs) -> None:
         config = args.config
         process = config.process
         assert process is not None
+        if args.cgroup is not None and not args.stage1_joins:
+            args.cgroup.join()
+        cgroupns = config.linux.namespace("cgroup")
+        if cgroupns is not None and not cgroupns.path:
+            # Rooted at the cgroup of whoever unshares it: now, ours (as runc's
+            # init unshares it once its parent has set the cgroup).
+            sc.unshare(sc.CLONE_NEWCGROUP)
         # A session of its own: the container must not share our terminal's.
         os.setsid()
         if config.hostname:

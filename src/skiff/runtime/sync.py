@@ -7,13 +7,14 @@ that into ChildError.
 
     create (host)                 stage-1 (child)              init (grandchild)
     ─────────────                 ───────────────              ─────────────────
-                          ─go───▶ join the cgroup, then
+                          ─go───▶ [join the cgroup], join
                                   namespaces by path
                         ◀─userns─ unshare(user)                (only with a new
     write uid/gid maps ─mapped──▶ become root in it             user namespace)
                                   unshare(the rest) ─fork────▶ (waits on a pipe
                         ◀──pid─── report init's host pid, ───▶  until stage-1
                                   release init, exit            has said "pid")
+                                                                [join the cgroup]
                                                                 hostname, mounts,
                                                                 devices, sysctls
                         ◀─────────────────────────────hooks─── ask for hooks
@@ -24,7 +25,9 @@ that into ChildError.
                         ◀─────────────────────────────ready─── wait on exec.fifo
     record state, exit                                          (until `start`)
 
-init is born in the container's cgroup: stage-1 joined it (init.stage1 says why).
+Init joins the container's cgroup first thing, then unshares a new cgroup
+namespace; with a new user namespace stage-1 joins it instead, before it
+unshares anything, and init is born in it (create._fork_stages).
 """
 
 from __future__ import annotations
