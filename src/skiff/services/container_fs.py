@@ -97,6 +97,40 @@ def go_mode(st: os.stat_result) -> int:
     return mode
 
 
+# Docker's init layer (moby daemon/initlayer): what every container gets between
+# its image and its writable layer, if the image lacks it. Mount points, mostly:
+# made here, they are not changes of the container (`docker diff`, `commit`).
+INIT_LAYER = (
+    ("/dev/pts", "dir"),
+    ("/dev/shm", "dir"),
+    ("/proc", "dir"),
+    ("/sys", "dir"),
+    ("/.dockerenv", "file"),
+    ("/etc/resolv.conf", "file"),
+    ("/etc/hosts", "file"),
+    ("/etc/hostname", "file"),
+    ("/dev/console", "file"),
+    ("/etc/mtab", "/proc/mounts"),
+)
+
+
+def fill_init_layer(root: str) -> None:
+    """Make INIT_LAYER's entries that are missing under `root` (a mounted snapshot on
+    the image), resolving the image's symlinks inside it."""
+    for path, kind in INIT_LAYER:
+        full = scoped_path(root, path)
+        if os.path.lexists(full):
+            continue
+        os.makedirs(os.path.dirname(full), mode=0o755, exist_ok=True)
+        if kind == "dir":
+            os.mkdir(full, 0o755)
+        elif kind == "file":
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open(full, flags, 0o755))
+        else:
+            os.symlink(kind, full)
+
+
 def scoped_path(root: str, path: str, *, follow_last: bool = True) -> str:
     """The host path of `path` inside `root`, resolving symlinks as if `root` were `/`
     (an absolute link restarts at root, `..` stops at root), like securejoin."""

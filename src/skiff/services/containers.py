@@ -683,8 +683,8 @@ class ContainerService:
     def _prepare(self, c: Container, image: Image, create: ContainerCreate) -> None:
         """Blocking: snapshot, folder, managed files, config.json."""
         parent = self.images.snapshot_parent(image)
-        self.images.snapshotter.prepare(c.snapshot_key, parent or None)
         os.makedirs(c.rootfs, mode=0o711, exist_ok=True)
+        self.images.snapshotter.prepare(c.snapshot_key, self._init_layer(c, parent or None))
         files = write_files(c.dir, c.hostname, c.network_mode)
         # build_spec reads the image's /etc/passwd and makes the working directory,
         # so the container's filesystem is mounted while it runs.
@@ -737,6 +737,31 @@ class ContainerService:
             shm_path=c.shm_dir if c.shares_shm else "",
         )
 
+    def _init_layer(self, c: Container, parent: str | None) -> str:
+        """Blocking: the container's init layer (container_fs.INIT_LAYER) on `parent`,
+        committed, for its writable layer to sit on, as dockerd's "-init" layer."""
+        from skiff.services.container_fs import fill_init_layer
+        from skiff.snapshots.types import Mount
+
+        snaps = self.images.snapshotter
+        name, work = _init_snapshot(c), _init_snapshot(c) + "-prep"
+        target = os.path.join(c.dir, "init")
+        mounts: list[Mount] = snaps.prepare(work, parent)
+        try:
+            os.makedirs(target, mode=0o700, exist_ok=True)
+            mount_all(mounts, target)
+            try:
+                fill_init_layer(target)
+            finally:
+                unmount(target, detach=True)
+                os.rmdir(target)
+            snaps.commit(name, work)
+        except BaseException:
+            with contextlib.suppress(NotFound, Conflict):
+                snaps.remove(work)
+            raise
+        return name
+
     def _discard(self, c: Container) -> None:
         """Blocking: undo what create made (after a failed create, or for rm)."""
         from skiff.runtime.rootfs import unmount_under
@@ -745,8 +770,9 @@ class ContainerService:
         # whose user went away mid-way: nothing mounted may outlive the folder.
         with contextlib.suppress(OSError, ValueError):
             unmount_under(c.dir)
-        with contextlib.suppress(NotFound):
-            self.images.snapshotter.remove(c.snapshot_key)
+        for key in (c.snapshot_key, _init_snapshot(c) + "-prep", _init_snapshot(c)):
+            with contextlib.suppress(NotFound):
+                self.images.snapshotter.remove(key)
         if os.path.isdir(c.dir):
             shutil.rmtree(c.dir, ignore_errors=True)
 
@@ -1465,3 +1491,8 @@ async def _all(*aws: Awaitable[Any]) -> list[Any]:
         if isinstance(r, BaseException):
             raise r
     return results
+
+
+def _init_snapshot(c: Container) -> str:
+    """The committed snapshot of a container's init layer (none before 2026-11-28)."""
+    return c.snapshot_key + "-init"
