@@ -51,9 +51,15 @@ def tricolor(roots: Iterable[Node], refs: Callable[[Node], Iterable[Node]]) -> s
     return black
 
 
+# Containers' init layers (services.containers.init_snapshot): kept while a
+# container sits on one, swept like an image's layers once none does.
+INIT_PREFIX = "init-"
+
+
 def owned_by_images(name: str) -> bool:
-    """Committed layer snapshots are named by chain id; those are ours to sweep."""
-    return name.startswith("sha256:")
+    """Committed layer snapshots are named by chain id, and the init layers on them
+    "init-<chain id>"; those are ours to sweep."""
+    return name.startswith(("sha256:", INIT_PREFIX))
 
 
 @dataclass(frozen=True, slots=True)

@@ -684,7 +684,7 @@ class ContainerService:
         """Blocking: snapshot, folder, managed files, config.json."""
         parent = self.images.snapshot_parent(image)
         os.makedirs(c.rootfs, mode=0o711, exist_ok=True)
-        self.images.snapshotter.prepare(c.snapshot_key, self._init_layer(c, parent or None))
+        self._prepare_layers(c, parent or None)
         files = write_files(c.dir, c.hostname, c.network_mode)
         # build_spec reads the image's /etc/passwd and makes the working directory,
         # so the container's filesystem is mounted while it runs.
@@ -737,16 +737,33 @@ class ContainerService:
             shm_path=c.shm_dir if c.shares_shm else "",
         )
 
+    def _prepare_layers(self, c: Container, parent: str | None) -> None:
+        """Blocking: the container's writable snapshot, on the init layer of its image."""
+        snaps = self.images.snapshotter
+        for attempt in (1, 2):
+            init = self._init_layer(c, parent)
+            try:
+                snaps.prepare(c.snapshot_key, init)
+                return
+            except NotFound:  # swept by the collector meanwhile (no container was on it)
+                if attempt == 2:
+                    raise
+
     def _init_layer(self, c: Container, parent: str | None) -> str:
-        """Blocking: the container's init layer (container_fs.INIT_LAYER) on `parent`,
-        committed, for its writable layer to sit on, as dockerd's "-init" layer."""
+        """Blocking: the init layer (container_fs.INIT_LAYER) on `parent`, committed,
+        as dockerd's "-init" layer under each container's writable one. Its content
+        depends on the image alone, so the containers of an image share one, made by
+        the first; the collector sweeps it once no container is on it (metadata.gc)."""
         from skiff.services.container_fs import fill_init_layer
-        from skiff.snapshots.types import Mount
 
         snaps = self.images.snapshotter
-        name, work = _init_snapshot(c), _init_snapshot(c) + "-prep"
+        name = init_snapshot(parent)
+        with contextlib.suppress(NotFound):
+            snaps.stat(name)
+            return name
+        work = c.snapshot_key + "-init-prep"
         target = os.path.join(c.dir, "init")
-        mounts: list[Mount] = snaps.prepare(work, parent)
+        mounts = snaps.prepare(work, parent)
         try:
             os.makedirs(target, mode=0o700, exist_ok=True)
             mount_all(mounts, target)
@@ -755,11 +772,16 @@ class ContainerService:
             finally:
                 unmount(target, detach=True)
                 os.rmdir(target)
-            snaps.commit(name, work)
+            try:
+                snaps.commit(name, work)
+                return name
+            except Conflict:  # another container of the image made it first
+                pass
         except BaseException:
             with contextlib.suppress(NotFound, Conflict):
                 snaps.remove(work)
             raise
+        snaps.remove(work)
         return name
 
     def _discard(self, c: Container) -> None:
@@ -770,7 +792,9 @@ class ContainerService:
         # whose user went away mid-way: nothing mounted may outlive the folder.
         with contextlib.suppress(OSError, ValueError):
             unmount_under(c.dir)
-        for key in (c.snapshot_key, _init_snapshot(c) + "-prep", _init_snapshot(c)):
+        # The init layer under it stays for the image's next container; the
+        # collector sweeps it with the image's layers once no container is on it.
+        for key in (c.snapshot_key, c.snapshot_key + "-init-prep"):
             with contextlib.suppress(NotFound):
                 self.images.snapshotter.remove(key)
         if os.path.isdir(c.dir):
@@ -1493,6 +1517,8 @@ async def _all(*aws: Awaitable[Any]) -> list[Any]:
     return results
 
 
-def _init_snapshot(c: Container) -> str:
-    """The committed snapshot of a container's init layer (none before 2026-11-28)."""
-    return c.snapshot_key + "-init"
+def init_snapshot(parent: str | None) -> str:
+    """The committed snapshot of the init layer on `parent` (an image's top layer)."""
+    from skiff.metadata.gc import INIT_PREFIX
+
+    return INIT_PREFIX + (parent or "scratch")

@@ -118,3 +118,20 @@ def test_collect_keeps_roots_and_leases(tmp_path: Path) -> None:
     assert {i.name for i in snaps.walk()} == {"sha256:l1", "sha256:o1", "container-1"}
     assert {i.digest for i in store.walk()} == {blobs[0], blobs[1], blobs[2]}
     assert Digest.parse(image.id) == blobs[0]
+
+
+def test_collect_sweeps_an_init_layer_once_no_container_is_on_it(tmp_path: Path) -> None:
+    """A containers' init layer ("init-<chain id>") is kept by the containers on it,
+    and swept with the image's layers once none is."""
+    meta = MetadataStore(tmp_path / "m.db")
+    snaps = MemorySnapshotter()
+    snaps.prepare("k", None)
+    snaps.commit("sha256:top", "k")
+    snaps.prepare("k", "sha256:top")
+    snaps.commit("init-sha256:top", "k")
+    snaps.prepare("container-1", "init-sha256:top")
+    assert collect(meta, MemoryStore(), snaps).snapshots == []
+    snaps.remove("container-1")
+    done = collect(meta, MemoryStore(), snaps)
+    assert done.snapshots == ["init-sha256:top", "sha256:top"]  # the child first
+    assert list(snaps.walk()) == []
