@@ -25,8 +25,8 @@ The shim as of 2ad6763, 5 rounds run between those: shim USS 2.11
 shim costs about 4 MiB per container (DESIGN.md; this bench runs no dockerd).
 A later session measured the same commit (b20ab14) at shim USS 1.70 and
 counted 2.23: the machine, not the code, moved. With the shim's OOM listener
-(505f67f), 8 rounds: shim USS 1.72-1.76, counted 2.26-2.29, used 1.90 and
-2.05 (medians of two runs; 1.60-2.19).
+(505f67f) and the init layer, three runs of 3, 5 and 8 rounds: shim USS
+1.72-1.76, counted 2.26-2.29, used 1.90, 2.05 and 1.58 (medians; 1.18-2.19).
 
 Everything runs under a temporary folder with its own runtime --root and
 cgroup prefix, and is removed at the end.
