@@ -101,6 +101,9 @@ def test_exec_flags_and_exit_codes(daemon: Daemon) -> None:
         assert env == "bar\n"
         assert ok(dk(daemon, "exec", "-w", "/etc", "ex", "pwd")) == "/etc\n"
         assert ok(dk(daemon, "exec", "-u", "nobody", "ex", "id", "-un")) == "nobody\n"
+        # The groups are run -u's (dockerd: groups=65534(nobody), the user's own gid).
+        for verb in (["exec", "-u", "nobody", "ex"], ["run", "--rm", "-u", "nobody", "busybox"]):
+            assert ok(dk(daemon, *verb, "id", "-G")) == "65534\n", verb
         assert ok(dk(daemon, "exec", "-i", "ex", "cat", stdin="piped\n")) == "piped\n"
         missing = dk(daemon, "exec", "ex", "nosuchcmd")
         assert missing.returncode == 127, (missing.stdout, missing.stderr)

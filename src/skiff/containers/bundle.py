@@ -17,8 +17,6 @@ from skiff.errors import InvalidArgument
 from skiff.oci.image import ImageConfig
 from skiff.services.container_types import DEFAULT_SHM_SIZE
 
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 HOSTS = """127.0.0.1\tlocalhost
 ::1\tlocalhost ip6-localhost ip6-loopback
 fe00::0\tip6-localnet
@@ -60,10 +58,9 @@ def merge_config(
     argv = [*(entrypoint or []), *(cmd or [])]
     if not argv:
         raise InvalidArgument("no command specified")
-    env = merge_env(image.env or [DEFAULT_PATH], list(config.get("Env") or []))
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, DEFAULT_PATH)
-    config["Env"] = env
+    # No PATH added here when the image has none (an imported one): dockerd shows
+    # Config.Env as the image's and the request's; the process gets PATH (spec.py).
+    config["Env"] = merge_env(image.env or [], list(config.get("Env") or []))
     config["Cmd"] = cmd
     config["Entrypoint"] = entrypoint
     config["WorkingDir"] = config.get("WorkingDir") or image.working_dir or ""

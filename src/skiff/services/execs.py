@@ -337,62 +337,10 @@ def build_process(
 
 
 def resolve_user(rootfs: str, spec: str) -> dict[str, object]:
-    """`-u user[:group]` with names looked up in the container's /etc/passwd and
-    /etc/group (numbers need no lookup), as runc's user.GetExecUser."""
-    user, _, group = spec.partition(":")
-    passwd = _read_db(os.path.join(rootfs, "etc/passwd"))
-    groups = _read_db(os.path.join(rootfs, "etc/group"))
-    uid: int | None = None
-    gid = 0
-    name = ""
-    if user.isdigit():
-        uid = int(user)
-        for row in passwd:
-            if len(row) > 3 and row[2] == user:
-                gid, name = _int(row[3]), row[0]
-                break
-    else:
-        for row in passwd:
-            if len(row) > 3 and row[0] == user:
-                uid, gid, name = _int(row[2]), _int(row[3]), row[0]
-                break
-        if uid is None:
-            raise InvalidArgument(f"unable to find user {user}: no matching entries in passwd file")
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            found = [row for row in groups if len(row) > 2 and row[0] == group]
-            if not found:
-                raise InvalidArgument(
-                    f"unable to find group {group}: no matching entries in group file"
-                )
-            gid = _int(found[0][2])
-    extra = []
-    if name:
-        for row in groups:
-            if len(row) > 3 and name in row[3].split(","):
-                extra.append(_int(row[2]))
-    out: dict[str, object] = {"uid": uid, "gid": gid}
-    if extra:
-        out["additionalGids"] = sorted(set(extra))
-    return out
+    """`exec -u user[:group]` as the OCI process's user, looked up in the container's
+    /etc/passwd and /etc/group as for `run -u` (containers.users, runc's rules: the
+    additional gids are the member groups, or else the user's own gid)."""
+    from skiff.containers.users import resolve_user as lookup
 
-
-def _read_db(path: str) -> list[list[str]]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return [
-                line.rstrip("\n").split(":")
-                for line in f
-                if line.strip() and not line.startswith("#")
-            ]
-    except OSError:
-        return []
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
+    user = lookup(rootfs, spec)
+    return {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)}

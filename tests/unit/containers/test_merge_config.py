@@ -19,3 +19,13 @@ def test_a_given_ipc_mode_is_kept() -> None:
     for mode in ("shareable", "host", "none", "container:abc"):
         body = {"Image": "i", "Cmd": ["true"], "HostConfig": {"IpcMode": mode}}
         assert merge_config(body, ImageConfig())[1]["IpcMode"] == mode
+
+
+def test_config_env_is_the_image_env_and_the_request_env() -> None:
+    """dockerd adds no PATH to Config.Env for an image without one (an imported
+    one); the process gets PATH from the spec."""
+    config, _, _, _ = merge_config({"Image": "i", "Cmd": ["true"], "Env": ["A=1"]}, ImageConfig())
+    assert config["Env"] == ["A=1"]
+    image = ImageConfig(env=["PATH=/bin", "A=0"])
+    config, _, _, _ = merge_config({"Image": "i", "Cmd": ["true"], "Env": ["A=1"]}, image)
+    assert config["Env"] == ["PATH=/bin", "A=1"]

@@ -106,8 +106,9 @@ def test_build_process_and_users(core: FakeCore) -> None:
     assert proc["args"] == ["id"]
     assert proc["env"] == ["PATH=/bin", "A=2", "B=3"]  # a later value of A wins
     assert (proc["cwd"], proc["terminal"]) == ("/tmp", True)
-    assert proc["user"] == {"uid": 65534, "gid": 65534, "additionalGids": [50]}
-    assert resolve_user(c.rootfs, "1000:50") == {"uid": 1000, "gid": 50}
+    # As for run -u (containers.users): its own gid, then the groups listing it.
+    assert proc["user"] == {"uid": 65534, "gid": 65534, "additionalGids": [65534, 50]}
+    assert resolve_user(c.rootfs, "1000:50") == {"uid": 1000, "gid": 50, "additionalGids": [50]}
     with pytest.raises(InvalidArgument, match="unable to find user ghost"):
         resolve_user(c.rootfs, "ghost")
 
