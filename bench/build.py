@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from skiff.testing.daemon import PrivateSkiffd
 from skiff.testing.peers import PrivateDockerd, busybox_tar
 
 DOCKERFILE = """FROM busybox:bench
@@ -45,36 +44,6 @@ RUN du -s /app/data > /size && echo done
 LABEL bench=1
 CMD ["sh"]
 """
-
-
-class Skiffd:
-    def __init__(self) -> None:
-        self.root = tempfile.mkdtemp(prefix="skbench-", dir="/tmp")
-        self.socket = os.path.join(self.root, "s.sock")
-        self.host = "unix://" + self.socket
-        argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", f"{self.root}/data"]
-        argv += ["--exec-root", f"{self.root}/exec", "-H", self.host, "--bridge", "none"]
-        with open(os.path.join(self.root, "out"), "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(self.socket)
-                    return
-                except OSError:
-                    time.sleep(0.05)
-        raise RuntimeError("skiffd did not start")
-
-    def stop(self) -> None:
-        from skiff.shim.client import ping_parent
-
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
-        parent = ping_parent(os.path.join(self.root, "exec", "shim-parent.sock"))
-        if parent:
-            os.kill(parent, signal.SIGKILL)
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def docker(host: str, *args: str, stdin: bytes | None = None) -> None:
@@ -121,10 +90,11 @@ def main() -> None:
         context = os.path.join(work, "ctx")
         make_context(context, args.context_mb)
         base = busybox_tar(work)
-        skiffd = Skiffd()
+        skiffd = PrivateSkiffd.temporary("skbench-").start()
         ref = PrivateDockerd({})
         hosts = {"skiff": skiffd.host, "dockerd": ref.env["DOCKER_HOST"]}
         with open(os.path.join(ref.base, "p")) as f:
+            assert skiffd.proc is not None
             pids = {"skiff": skiffd.proc.pid, "dockerd": int(f.read())}
         cpu = dict.fromkeys(hosts, 0.0)
         for host in hosts.values():
@@ -158,7 +128,9 @@ def main() -> None:
         )
     finally:
         if skiffd is not None:
-            skiffd.stop()
+            left = skiffd.close()
+            if left:
+                print("skiffd left mounts:", left)
         if ref is not None:
             print("dockerd cleanup:", ref.stop() or "clean")
         shutil.rmtree(work, ignore_errors=True)
