@@ -33,10 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,51 +50,30 @@ PARALLEL_GOAL = 1 / 3
 
 @contextmanager
 def skiffd(base: str, ns: argparse.Namespace) -> Iterator[str]:
+    """skiffd on its own bridge, subnet and chain prefix (skiff.testing.daemon); its
+    network state is destroyed after it stops (rules, bridge, the pool's records)."""
     from skiff.network import NetworkConfig, NetworkManager
-    from skiff.shim.client import ping_parent
+    from skiff.testing.daemon import PrivateSkiffd, SkiffdFlags
 
-    sock = os.path.join(base, "s.sock")
-    data_root, exec_root = os.path.join(base, "d"), os.path.join(base, "e")
-    argv = [sys.executable, "-m", "skiff.daemon.main", "--data-root", data_root,
-            "--exec-root", exec_root, "-H", "unix://" + sock, "--bridge", ns.bridge,
-            "--bip", ns.bip, "--default-address-pool", ns.pool,
-            "--iptables-chain-prefix", ns.chain_prefix]  # fmt: skip
-    if ns.debug:
-        argv.append("-D")  # request timings in EXEC_ROOT/skiffd.log
-    with open(os.path.join(base, "skiffd.out"), "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    flags = SkiffdFlags(
+        bridge=ns.bridge,
+        bip=ns.bip,
+        address_pool=ns.pool,
+        chain_prefix=ns.chain_prefix,
+        debug=ns.debug,  # request timings in EXEC_ROOT/skiffd.log
+    )
+    daemon = PrivateSkiffd(base, flags=flags)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"skiffd exited with {proc.returncode}")
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(sock)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("skiffd did not start") from None
-                    time.sleep(0.05)
-        yield "unix://" + sock
+        daemon.start(timeout=60)
+        yield daemon.host
     finally:
-        parent = ping_parent(os.path.join(exec_root, "shim-parent.sock")) or 0
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if parent:
-            os.kill(parent, signal.SIGKILL)
-        NetworkManager(
-            NetworkConfig(
-                state_dir=os.path.join(data_root, "network"), chain_prefix=ns.chain_prefix
-            )
-        ).destroy()
+        daemon.stop()
+        daemon.stop_shim_parent()
+        state_dir = os.path.join(daemon.data_root, "network")
+        NetworkManager(NetworkConfig(state_dir=state_dir, chain_prefix=ns.chain_prefix)).destroy()
         if ns.debug:
-            shutil.copy(os.path.join(exec_root, "skiffd.log"), f"/tmp/{ns.bridge}-skiffd.log")
+            log = os.path.join(daemon.exec_root, "skiffd.log")
+            shutil.copy(log, f"/tmp/{ns.bridge}-skiffd.log")
 
 
 @contextmanager

@@ -40,7 +40,8 @@ def inspect_each(
     if fmt:
         from skiff.cli.format import format_items
 
-        sys.stdout.write(format_items(fmt, found))
+        if found:  # docker's inspect renders its template per item: none, nothing
+            sys.stdout.write(format_items(fmt, found))
     else:
         print(indent_json(found))
     if errors:

@@ -31,30 +31,21 @@ def run(ctx: CliContext, argv: list[str], prog: str = "inspect") -> int:
     if ns.type not in ("", "image", "container"):
         print(f'"{ns.type}" is not a valid value for --type', file=sys.stderr)
         return 1
-    client = ctx.client()
-    found: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for name in ns.names:
-        try:
-            if ns.type in ("", "container"):
-                try:
-                    found.append(client.get_json(f"/containers/{name}/json"))
-                    continue
-                except ApiError as exc:
-                    if exc.status != 404 or ns.type == "container":
-                        raise
-            found.append(client.inspect_image(name))
-        except ApiError as exc:
-            generic = prog == "inspect" and exc.status == 404
-            errors.append(f"Error: No such object: {name}" if generic else str(exc))
-    if ns.format:
-        from skiff.cli.format import format_items
+    from skiff.cli.each import inspect_each
 
-        if found:
-            sys.stdout.write(format_items(ns.format, found))
-    else:
-        print(indent_json(found))
-    if errors:
-        print("\n".join(errors), file=sys.stderr)
-        return 1
-    return 0
+    client = ctx.client()
+
+    def inspect(name: str) -> Any:
+        if ns.type in ("", "container"):
+            try:
+                return client.get_json(f"/containers/{name}/json")
+            except ApiError as exc:
+                if exc.status != 404 or ns.type == "container":
+                    raise
+        return client.inspect_image(name)
+
+    def describe(name: str, exc: ApiError) -> str:
+        generic = prog == "inspect" and exc.status == 404
+        return f"Error: No such object: {name}" if generic else str(exc)
+
+    return inspect_each(ns.names, inspect, ns.format, describe)
