@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import tarfile
 from collections.abc import Iterator
@@ -17,21 +16,15 @@ import docker
 import pytest
 
 from tests.integration.test_containers import (
-    DOCKER,
+    CONTAINER_MARKS,
     Daemon,
     _mounts_under,
     busybox_daemon,
     dk,
+    needs_docker,
 )
 
-needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
-    pytest.mark.skipif(
-        not any(os.path.exists(p) for p in ("/bin/busybox", "/usr/bin/busybox")),
-        reason="busybox-static not installed",
-    ),
-]
+pytestmark = CONTAINER_MARKS
 
 
 @pytest.fixture(scope="module")

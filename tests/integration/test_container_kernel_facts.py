@@ -13,17 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.test_containers import DOCKER, Daemon, _mounts_under, busybox_daemon, dk
-
-needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
-pytestmark = [
-    pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
-    pytest.mark.skipif(
-        not any(os.path.exists(p) for p in ("/bin/busybox", "/usr/bin/busybox")),
-        reason="busybox-static not installed",
-    ),
+from tests.integration.test_containers import (
+    CONTAINER_MARKS,
+    Daemon,
+    _mounts_under,
+    busybox_daemon,
+    dk,
     needs_docker,
-]
+)
+
+pytestmark = [*CONTAINER_MARKS, needs_docker]
 
 
 @pytest.fixture(scope="module")

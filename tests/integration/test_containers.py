@@ -26,13 +26,16 @@ from skiff.testing.daemon import PrivateSkiffd
 
 DOCKER = shutil.which("docker")
 needs_docker = pytest.mark.skipif(DOCKER is None, reason="docker CLI not installed")
-pytestmark = [
+# What every container test module here needs (test_container_extras and
+# test_container_kernel_facts use these marks too).
+CONTAINER_MARKS = [
     pytest.mark.skipif(os.geteuid() != 0, reason="containers need root"),
     pytest.mark.skipif(
         not any(os.path.exists(p) for p in ("/bin/busybox", "/usr/bin/busybox")),
         reason="busybox-static not installed",
     ),
 ]
+pytestmark = CONTAINER_MARKS
 
 
 class Daemon(PrivateSkiffd):
